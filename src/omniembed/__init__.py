@@ -1,0 +1,33 @@
+"""omniembed: open, offline multimodal embeddings.
+
+One call turns text, images, PDFs, audio and video — alone or interleaved — into unit vectors in one
+shared space. Start with :class:`Embedder`; :class:`Client` mirrors the google-genai API.
+"""
+
+from . import errors, types
+from .client import Client
+from .embedder import Embedder
+from .fusion import FusionConfig
+from .media.source import Limits
+from .space import PROFILES, Profile, get_profile
+from .types import Content, EmbeddingResult, Part, Piece, TaskType
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Embedder",
+    "Client",
+    "Part",
+    "Content",
+    "TaskType",
+    "EmbeddingResult",
+    "Piece",
+    "FusionConfig",
+    "Limits",
+    "Profile",
+    "PROFILES",
+    "get_profile",
+    "errors",
+    "types",
+    "__version__",
+]

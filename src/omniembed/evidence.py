@@ -1,0 +1,56 @@
+"""What a modality pipeline hands the engine: evidence, before any vector exists.
+
+A pipeline (``media/<modality>.py``) turns one part into segments — a page's text, an image's OCR
+text, a transcript window — each located in the media (page, seconds). The engine embeds the
+segments' text with the profile's text encoder (or takes a native encoder's vector as is) and pools
+them (``fusion.py``). Keeping this boundary means a new modality never touches the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .media.source import Limits
+
+__all__ = ["Segment", "Evidence", "MediaContext"]
+
+
+@dataclass
+class Segment:
+    text: str
+    modality: str
+    source: str  # text | text-layer | ocr | asr | description | native
+    page: int | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    weight: float = 1.0  # relative weight when the part's segments are pooled
+    vector: np.ndarray | None = None  # set by native encoders; text is then only the snippet
+    language: str | None = None
+
+
+@dataclass
+class Evidence:
+    modality: str
+    segments: list[Segment]
+    flags: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MediaContext:
+    """Shared tools a pipeline may use; encoders are loaded lazily on first use."""
+
+    limits: "Limits"
+    ocr_engine: str | None = None
+    ocr_languages: str | None = None
+    asr_options: dict[str, Any] = field(default_factory=dict)
+    progress: Any = None  # optional callable(str) for long media
+
+    def ocr(self):
+        from .encoders.ocr import get_ocr
+
+        return get_ocr(self.ocr_engine, self.ocr_languages)

@@ -1,0 +1,90 @@
+"""PDFs: the text layer page by page (pypdfium2); pages with little or no text are rendered and OCR'd.
+
+Every page becomes one segment located by its 1-based page number, so search hits point at pages.
+There is no page cap beyond ``Limits.max_pdf_pages`` (a guard against hostile files, 5,000 by default).
+"""
+
+from __future__ import annotations
+
+from ..errors import DecodeError, EncryptedDocument, MediaTooLarge
+from ..evidence import Evidence, MediaContext, Segment
+from .image import ocr_segments
+from .source import MediaSource
+
+__all__ = ["extract", "MIN_TEXT_CHARS", "OCR_DPI"]
+
+MIN_TEXT_CHARS = 40  # a page whose text layer has fewer letters/digits is treated as scanned
+OCR_DPI = 200
+
+
+def _open(src: MediaSource):
+    import pypdfium2 as pdfium
+
+    try:
+        return pdfium.PdfDocument(src.data if src.data is not None else str(src.path))
+    except pdfium.PdfiumError as exc:
+        msg = str(exc)
+        if "password" in msg.lower():
+            raise EncryptedDocument(
+                f"{src.name} is password-protected; decrypt it first (e.g. qpdf --decrypt)"
+            ) from None
+        raise DecodeError(f"{src.name}: not a readable PDF ({msg})") from None
+
+
+def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
+    pdf = _open(src)
+    try:
+        n = len(pdf)
+        if n == 0:
+            raise DecodeError(f"{src.name}: the PDF has no pages")
+        if n > ctx.limits.max_pdf_pages:
+            raise MediaTooLarge(f"{src.name} has {n:,} pages; the limit is {ctx.limits.max_pdf_pages:,}")
+        segments: list[Segment] = []
+        ocr_pages = 0
+        for i in range(n):
+            page = pdf[i]
+            try:
+                textpage = page.get_textpage()
+                text = textpage.get_text_range() or ""
+                textpage.close()
+            except Exception as exc:  # pdfium raises plain errors on broken content streams
+                raise DecodeError(f"{src.name}: page {i + 1} cannot be read ({exc})") from None
+            text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x02", "").replace("\ufffe", "")
+            if sum(c.isalnum() for c in text) < MIN_TEXT_CHARS:
+                ocr_text = _ocr_page(page, i + 1, src, ctx)
+                if ocr_text is not None and len(ocr_text.strip()) > len(text.strip()):
+                    segments.append(Segment(ocr_text, "pdf", "ocr", page=i + 1))
+                    ocr_pages += 1
+                    page.close()
+                    continue
+            if text.strip():
+                segments.append(Segment(text, "pdf", "text-layer", page=i + 1))
+            page.close()
+            if ctx.progress:
+                ctx.progress(f"{src.name}: page {i + 1}/{n}")
+    finally:
+        pdf.close()
+    ev = Evidence("pdf", segments)
+    if ocr_pages:
+        ev.notes.append(f"{src.name}: {ocr_pages} of {n} pages had no text layer and were read by OCR")
+    if not segments:
+        ev.flags.add("no_text")
+        ev.notes.append(f"{src.name}: no text found on any of its {n} pages (text layer or OCR)")
+        ev.segments.append(Segment(f"A PDF document of {n} pages without readable text.", "pdf", "description", weight=0.5))
+    return ev
+
+
+def _ocr_page(page, number: int, src: MediaSource, ctx: MediaContext) -> str | None:
+    w, h = page.get_size()  # points
+    scale = OCR_DPI / 72.0
+    pixels = w * h * scale * scale
+    if pixels > ctx.limits.max_pdf_render_pixels:
+        scale *= (ctx.limits.max_pdf_render_pixels / pixels) ** 0.5
+    if w * scale < 1 or h * scale < 1:
+        return None
+    try:
+        img = page.render(scale=scale, grayscale=False).to_pil().convert("RGB")
+    except Exception as exc:
+        raise DecodeError(f"{src.name}: page {number} cannot be rendered ({exc})") from None
+    segs, _ = ocr_segments(img, ctx, "pdf", page=number)
+    return segs[0].text if segs else ""

@@ -1,0 +1,165 @@
+"""Text: decoding bytes to str, and token-aware chunking on sentence boundaries.
+
+Long text is never silently truncated: it is split into chunks that fit the encoder's window (sentence
+boundaries first, then word boundaries, then characters for scripts without spaces), with a sentence of
+overlap between neighbours so no statement is cut off from its context. Each chunk is embedded and the
+pieces are pooled (``fusion.py``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import DecodeError, MediaTooLarge
+
+__all__ = ["decode_text", "clean_text", "split_sentences", "chunk_text", "Chunk"]
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes, max_chars: int | None = None) -> str:
+    """Bytes of a text file → str. UTF-8 (or a BOM-marked UTF-16/32); anything else is an error that
+    says where the first bad byte is, rather than a string full of replacement characters."""
+    encoding = "utf-8"
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            encoding = enc
+            break
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DecodeError(
+            f"text is not valid {encoding.upper()} (bad byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "omniembed reads text as UTF-8, or UTF-16/32 with a byte-order mark"
+        ) from None
+    if "\x00" in text:
+        raise DecodeError("text contains NUL characters; is it really a text file?")
+    if max_chars is not None and len(text) > max_chars:
+        raise MediaTooLarge(f"text has {len(text):,} characters; the limit is {max_chars:,}")
+    return text
+
+
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b\u200c\u200d\u2060\ufeff]")
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def clean_text(text: str) -> str:
+    """NFC-normalise, drop control and zero-width characters, fold runs of spaces."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    text = _SPACES.sub(" ", text)
+    return _BLANKS.sub("\n\n", text).strip()
+
+
+# A sentence ends at . ! ? … (and their CJK / Devanagari / Arabic forms) followed by space or a closing
+# quote, or at a blank line. CJK full stops need no following space.
+_SENT_END = re.compile(
+    r"(?<=[.!?…])[\"'”’)\]]*\s+(?=\S)"  # Latin-style end + whitespace
+    r"|(?<=[。！？；])"  # CJK: split right after the mark
+    r"|(?<=[।؟۔])\s*"  # Devanagari danda, Arabic question mark, Urdu full stop
+    r"|\n\s*\n"  # paragraph break
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split on sentence ends and paragraph breaks; keeps every character but surrounding spaces."""
+    out = []
+    for s in _SENT_END.split(text):
+        s = s.strip()
+        if s:
+            out.append(s)
+    return out
+
+
+@dataclass
+class Chunk:
+    text: str
+    tokens: int
+
+
+def chunk_text(
+    text: str,
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+    overlap_sentences: int = 1,
+) -> list[Chunk]:
+    """Pack sentences into chunks of at most ``max_tokens`` tokens (as the encoder counts them).
+
+    Neighbouring chunks share ``overlap_sentences`` sentences. A single sentence longer than the window
+    is cut on word boundaries (or characters, for scripts written without spaces).
+    """
+    if max_tokens < 8:
+        raise ValueError("max_tokens too small")
+    total = count_tokens(text)
+    if total <= max_tokens:
+        return [Chunk(text, total)]
+
+    units: list[tuple[str, int]] = []
+    for sentence in split_sentences(text):
+        n = count_tokens(sentence)
+        if n <= max_tokens:
+            units.append((sentence, n))
+        else:
+            units.extend(_split_long(sentence, count_tokens, max_tokens))
+
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(units):
+        parts, used, j = [], 0, i
+        while j < len(units) and (not parts or used + units[j][1] + 1 <= max_tokens):
+            parts.append(units[j][0])
+            used += units[j][1] + (1 if len(parts) > 1 else 0)
+            j += 1
+        body = " ".join(parts)
+        chunks.append(Chunk(body, count_tokens(body) if len(parts) > 1 else used))
+        if j >= len(units):
+            break
+        # step forward, keeping up to `overlap_sentences` trailing sentences, but always advance
+        i = max(i + 1, j - overlap_sentences)
+    return chunks
+
+
+def _split_long(sentence: str, count_tokens: Callable[[str], int], max_tokens: int) -> list[tuple[str, int]]:
+    """Cut one over-long sentence into window-sized pieces on word (or character) boundaries."""
+    words = sentence.split(" ")
+    if len(words) == 1:  # no spaces (CJK, Thai, a long token): cut by characters
+        words = list(sentence)
+        joiner = ""
+    else:
+        joiner = " "
+    pieces: list[tuple[str, int]] = []
+    start = 0
+    while start < len(words):
+        # binary search the longest run of words that fits
+        lo, hi = start + 1, len(words)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count_tokens(joiner.join(words[start:mid])) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        piece = joiner.join(words[start:lo])
+        pieces.append((piece, count_tokens(piece)))
+        start = lo
+    return pieces
+
+
+def extract(src, ctx):
+    """A text or Markdown file → one text segment (chunked later by the engine)."""
+    from ..evidence import Evidence, Segment
+
+    text = clean_text(decode_text(src.read(), ctx.limits.max_text_chars))
+    if not text:
+        raise DecodeError(f"{src.name} contains no text")
+    return Evidence("text", [Segment(text, "text", "text")])
