@@ -1,0 +1,356 @@
+"""The ASGI app: Gemini and OpenAI dialects over one engine, behind a micro-batching queue.
+
+>>> from omniembed.server.app import ServerConfig, create_app
+>>> app = create_app(ServerConfig(api_keys=("secret",)))      # then: uvicorn.run(app)
+
+Layers: a request enters an ASGI middleware (request id, API key, body-size limit, access log,
+metrics), a dialect router translates its JSON into :class:`omniembed.types.EmbedRequest`, the
+:class:`~omniembed.server.batching.MicroBatcher` merges concurrent requests and runs the synchronous
+engine in worker threads, and the router renders the results in its dialect. Errors from any layer are
+rendered in the dialect of the path (``/v1/…`` OpenAI, everything else Gemini).
+
+Extending the app (the search page of ``omniembed serve --store`` does this): pass ``extra_routers``, each
+a FastAPI ``APIRouter`` or a callable ``(services: Services) -> APIRouter``. Handlers reach the shared
+engine through ``request.app.state.services`` (``await services.embed(EmbedRequest(...))`` goes through
+the batching queue); API keys, size limits, logs and metrics apply to their routes too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence, Union
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from ..engine import Engine
+from ..errors import OmniEmbedError
+from ..media.source import Limits
+from ..space import Profile
+from ..types import EmbeddingResult, EmbedRequest, TaskType
+from .batching import BatchingConfig, MicroBatcher
+from .catalog import ModelCatalog
+from .errors import ApiError, gemini_body, is_openai_path, openai_body, to_api_error
+from .files import FileStore, ServerFileResolver
+from .jobs import JobStore
+from .metrics import Metrics
+
+__all__ = ["ServerConfig", "Services", "create_app", "RouterLike"]
+
+log = logging.getLogger("omniembed.server")
+access_log = logging.getLogger("omniembed.server.access")
+
+RouterLike = Union[APIRouter, Callable[["Services"], APIRouter]]
+
+_OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def default_data_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "omniembed" / "server"
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``omniembed serve`` can set. The defaults are safe on a laptop."""
+
+    profile: str = "lite"
+    api_keys: tuple[str, ...] = ()  # empty: no authentication (bind to 127.0.0.1 then)
+    data_dir: Path = field(default_factory=default_data_dir)  # uploaded files and batch jobs (SQLite)
+    store: Path | None = None  # an index store for the search page (omniembed serve --store)
+    allow_file_roots: tuple[Path, ...] = ()  # local folders fileData may read; default: none
+    model_aliases: tuple[str, ...] = ()  # extra names answered by the profile, e.g. gemini-embedding-2
+    max_body_bytes: int = 64 * 1024**2  # JSON request bodies → 413 beyond
+    max_upload_bytes: int = 2 * 1024**3  # one uploaded file
+    max_parts: int = 2048  # parts (and requests) in one HTTP request → 400 beyond
+    limits: Limits = field(default_factory=Limits)  # decoded sizes, pixels, pages, durations per part
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    job_chunk_size: int = 16  # batch-job items per engine call (and per committed transaction)
+    run_jobs: bool = True
+    warm: bool = True  # load the text encoder at startup, in the background
+
+
+class Services:
+    """What handlers share: config, engine, batcher, files, jobs, metrics. ``app.state.services``."""
+
+    def __init__(self, config: ServerConfig, engine: Engine | None = None):
+        self.config = config
+        data = Path(config.data_dir).expanduser()
+        data.mkdir(parents=True, exist_ok=True)
+        self.files = FileStore(data / "files", max_bytes=config.max_upload_bytes, limits=config.limits)
+        self.resolver = ServerFileResolver(self.files, config.allow_file_roots)
+        self.engine = engine or Engine(config.profile, limits=config.limits, file_resolver=self.resolver)
+        self.engine.file_resolver = self.resolver  # whoever built the engine, fileData goes through us
+        self.profile: Profile = self.engine.profile
+        self.catalog = ModelCatalog(self.profile, tuple(config.model_aliases), config.limits)
+        self.jobs = JobStore(data / "jobs.sqlite3", self.files, chunk_size=config.job_chunk_size)
+        self.metrics = Metrics()
+        self.batcher: MicroBatcher | None = None
+        self.ready = threading.Event()
+        self.warm_error: str | None = None
+
+    # --- embedding ------------------------------------------------------------------------------
+    def _run(self, request: EmbedRequest) -> list[EmbeddingResult]:
+        if not self.ready.is_set() and self.config.warm:
+            self.ready.wait(600)  # the warm-up thread is loading the encoder: do not load it twice
+        return self.engine.embed(request)
+
+    async def embed(self, request: EmbedRequest, timeout: float | None = None) -> list[EmbeddingResult]:
+        """Embed through the batching queue (one result per content, in order)."""
+        if self.batcher is None:
+            raise ApiError(503, "the server is starting or stopping")
+        return await self.batcher.submit(request, timeout)
+
+    async def embed_many(self, requests: list[EmbedRequest]) -> list[list[EmbeddingResult]]:
+        """Several requests, possibly with different options; requests sharing options are queued as one."""
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(requests):
+            key = (TaskType.parse(r.task_type), r.output_dimensionality, r.title)
+            groups.setdefault(key, []).append(i)
+        merged = [
+            EmbedRequest([c for i in idxs for c in requests[i].contents], task_type=key[0],
+                         output_dimensionality=key[1], title=key[2])
+            for key, idxs in groups.items()
+        ]
+        results = await asyncio.gather(*(self.embed(m) for m in merged))
+        out: list[list[EmbeddingResult]] = [[] for _ in requests]
+        for idxs, res in zip(groups.values(), results):
+            pos = 0
+            for i in idxs:
+                n = len(requests[i].contents)
+                out[i] = res[pos : pos + n]
+                pos += n
+        return out
+
+    async def read_json(self, request: Request) -> Any:
+        body = await request.body()
+        if not body.strip():
+            raise ApiError(400, "the request body is empty; send JSON")
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(400, f"malformed JSON: {exc}") from None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        try:
+            t0 = time.perf_counter()
+            self.engine.embed(_warm_request())
+            log.info(json.dumps({"event": "ready", "profile": self.profile.id,
+                                 "load_s": round(time.perf_counter() - t0, 3)}))
+        except Exception as exc:  # noqa: BLE001 - reported by /readyz
+            self.warm_error = f"{type(exc).__name__}: {exc}"
+            log.exception("warm-up failed")
+        finally:
+            self.ready.set()
+
+
+def _warm_request() -> EmbedRequest:
+    from ..types import Content, Part
+
+    return EmbedRequest([Content(parts=[Part(text="warm up")])])
+
+
+class _Guard:
+    """Pure ASGI middleware: request id, API key, body-size limit, access log, metrics."""
+
+    def __init__(self, app, services: Services):
+        self.app = app
+        self.services = services
+        self.keys = {k for k in services.config.api_keys if k}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        path: str = scope.get("path", "")
+        dialect = "openai" if is_openai_path(path) else ("gemini" if path.startswith(("/v1beta", "/upload",
+                                                                                      "/download")) else "other")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        rid = headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        status_box = [0]
+
+        async def send_wrapped(message):
+            if message["type"] == "http.response.start":
+                status_box[0] = message["status"]
+                message = dict(message)
+                message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            if self.keys and path not in _OPEN_PATHS and not self._authorized(scope, headers):
+                raise ApiError(401, "missing or invalid API key (send x-goog-api-key, ?key= or "
+                                    "Authorization: Bearer)")
+            limit = self.services.config.max_body_bytes
+            if not path.startswith("/upload/"):
+                clen = headers.get("content-length")
+                if clen and clen.isdigit() and int(clen) > limit:
+                    raise ApiError(413, f"the request body is {int(clen):,} bytes; the limit is {limit:,} "
+                                        "(upload large media with the Files API and send fileData)")
+                receive = _limited(receive, limit)
+            await self.app(scope, receive, send_wrapped)
+        except Exception as exc:  # auth, size, and anything a handler did not expect
+            err = to_api_error(exc)
+            if err.http_status >= 500 and not isinstance(exc, ApiError):
+                log.exception("unhandled error on %s", path, exc_info=exc)
+            if status_box[0]:  # the response already started: nothing sensible left to send
+                return
+            await _send_error(err, path, send_wrapped)
+        finally:
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or ("unmatched" if status_box[0] == 404 else path)
+            dt = time.perf_counter() - t0
+            if path != "/metrics":
+                self.services.metrics.observe_request(dialect, route_path, status_box[0], dt)
+            access_log.info(json.dumps({
+                "event": "request", "id": rid, "method": scope.get("method"), "path": path,
+                "status": status_box[0], "ms": round(dt * 1000, 2), "dialect": dialect,
+            }))
+
+    def _authorized(self, scope, headers: dict[str, str]) -> bool:
+        cand = headers.get("x-goog-api-key")
+        if not cand:
+            auth = headers.get("authorization", "")
+            if auth.lower().startswith("bearer "):
+                cand = auth[7:].strip()
+        if not cand:
+            from urllib.parse import parse_qs
+
+            cand = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("key") or [None])[0]
+        return cand in self.keys
+
+
+def _limited(receive, limit: int):
+    seen = [0]
+
+    async def wrapped():
+        message = await receive()
+        if message["type"] == "http.request":
+            seen[0] += len(message.get("body", b""))
+            if seen[0] > limit:
+                raise ApiError(413, f"the request body exceeds the limit of {limit:,} bytes")
+        return message
+
+    return wrapped
+
+
+def _error_response(err: ApiError, path: str) -> JSONResponse:
+    body = openai_body(err) if is_openai_path(path) else gemini_body(err)
+    headers = dict(err.headers)
+    if path.startswith("/upload/"):
+        headers["x-goog-upload-status"] = "final"  # the SDK's upload loop stops and raises
+    return JSONResponse(body, status_code=err.http_status, headers=headers)
+
+
+async def _send_error(err: ApiError, path: str, send) -> None:
+    resp = _error_response(err, path)
+    await resp({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive():  # pragma: no cover - a response never reads
+    return {"type": "http.disconnect"}
+
+
+def create_app(
+    config: ServerConfig | None = None,
+    *,
+    engine: Engine | None = None,
+    extra_routers: Sequence[RouterLike] = (),
+) -> FastAPI:
+    """Build the app. ``engine`` lets tests and embedders share an already-loaded engine;
+    ``extra_routers`` adds routes (APIRouter, or ``services -> APIRouter``) under the same guards."""
+    config = config or ServerConfig()
+    services = Services(config, engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        services.batcher = MicroBatcher(services._run, config.batching, on_batch=services.metrics.observe_batch)
+        services.metrics.bind(lambda: services.batcher.queue_depth if services.batcher else 0,
+                              lambda: services.batcher.busy_workers if services.batcher else 0,
+                              lambda: 1.0 if services.ready.is_set() and not services.warm_error else 0.0)
+        if config.warm:
+            threading.Thread(target=services.warm_up, name="omniembed-warm", daemon=True).start()
+        else:
+            services.ready.set()
+        if config.run_jobs:
+            from .gemini import make_job_processor
+
+            services.jobs.start(make_job_processor(services))
+        log.info(json.dumps({"event": "start", "profile": services.profile.id, "data_dir": str(config.data_dir),
+                             "auth": bool(config.api_keys), "batching": config.batching.__dict__}))
+        try:
+            yield
+        finally:
+            log.info(json.dumps({"event": "stopping", "queued": services.batcher.queue_depth}))
+            await services.batcher.close()  # finish queued and in-flight work
+            services.batcher = None
+            await asyncio.get_running_loop().run_in_executor(None, services.jobs.stop)
+            log.info(json.dumps({"event": "stopped"}))
+
+    app = FastAPI(
+        title="omniembed",
+        summary="Multimodal embeddings over the Gemini and OpenAI wire formats",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+
+    @app.exception_handler(ApiError)
+    @app.exception_handler(OmniEmbedError)
+    async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+        return _error_response(to_api_error(exc), request.url.path)
+
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        msg = {404: f"no such endpoint: {request.method} {request.url.path}",
+               405: f"method {request.method} is not allowed on {request.url.path}"}.get(exc.status_code,
+                                                                                       str(exc.detail))
+        return _error_response(ApiError(exc.status_code, msg), request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error_response(ApiError(400, f"invalid request: {exc.errors()[:3]}"), request.url.path)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        if services.warm_error:
+            return JSONResponse({"status": "error", "error": services.warm_error}, status_code=503)
+        if not services.ready.is_set():
+            return JSONResponse({"status": "loading", "profile": services.profile.id}, status_code=503)
+        return JSONResponse({"status": "ready", "profile": services.profile.id,
+                             "dimensions": services.profile.native_dim})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    from . import files as files_mod
+    from . import gemini, openai
+
+    app.include_router(gemini.create_router(services))
+    app.include_router(openai.create_router(services))
+    app.include_router(files_mod.create_router(services))
+    for extra in extra_routers:
+        app.include_router(extra if isinstance(extra, APIRouter) else extra(services))
+
+    app.add_middleware(_Guard, services=services)
+    return app

@@ -1,0 +1,107 @@
+"""HTTP errors in the two dialects' shapes.
+
+Everything a handler raises ends up here: an :class:`ApiError` (raised by the server layer itself) or an
+:class:`omniembed.errors.OmniEmbedError` (raised by the engine; its ``http_status`` picks the code).
+The dialect is chosen by the path: ``/v1/…`` answers in OpenAI's shape, everything else in Gemini's.
+
+Gemini: ``{"error": {"code": 400, "message": "…", "status": "INVALID_ARGUMENT"}}``
+OpenAI: ``{"error": {"message": "…", "type": "invalid_request_error", "param": null, "code": null}}``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidInput, OmniEmbedError
+
+__all__ = [
+    "ApiError",
+    "FileAccessDenied",
+    "GEMINI_STATUS",
+    "to_api_error",
+    "gemini_body",
+    "openai_body",
+    "is_openai_path",
+]
+
+#: HTTP code → google.rpc status name (what Google's API and the google-genai SDK report).
+GEMINI_STATUS: dict[int, str] = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    408: "DEADLINE_EXCEEDED",
+    409: "FAILED_PRECONDITION",
+    413: "INVALID_ARGUMENT",  # google.rpc has no "too large"; Google answers INVALID_ARGUMENT
+    415: "INVALID_ARGUMENT",
+    422: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+_OPENAI_TYPE: dict[int, str] = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class ApiError(Exception):
+    """An error the server answers with; ``code`` is an optional machine-readable reason (OpenAI ``code``)."""
+
+    def __init__(self, http_status: int, message: str, *, code: str | None = None, param: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.http_status = int(http_status)
+        self.message = message
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+
+class FileAccessDenied(InvalidInput):
+    """A ``fileData`` reference names something the server is not allowed to read."""
+
+    http_status = 403
+
+
+def to_api_error(exc: BaseException) -> ApiError:
+    """Any exception → ApiError. Unknown exceptions become a 500 without internals in the message."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, OmniEmbedError):
+        return ApiError(exc.http_status, str(exc) or type(exc).__name__)
+    if isinstance(exc, (ValueError, TypeError)) and not isinstance(exc, OmniEmbedError):
+        # Bad input that slipped through as a plain ValueError from a decoder is still the caller's.
+        return ApiError(400, f"invalid input: {exc}")
+    return ApiError(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+def gemini_body(err: ApiError) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": err.http_status,
+            "message": err.message,
+            "status": GEMINI_STATUS.get(err.http_status, "UNKNOWN" if err.http_status < 500 else "INTERNAL"),
+        }
+    }
+
+
+def openai_body(err: ApiError) -> dict[str, Any]:
+    s = err.http_status
+    etype = _OPENAI_TYPE.get(s, "server_error" if s >= 500 else "invalid_request_error")
+    code = err.code
+    if code is None:
+        code = {401: "invalid_api_key", 413: "request_too_large", 429: "rate_limit_exceeded",
+                504: "timeout"}.get(s)
+    return {"error": {"message": err.message, "type": etype, "param": err.param, "code": code}}
+
+
+def is_openai_path(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
