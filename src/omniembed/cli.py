@@ -113,6 +113,74 @@ def embed(
     sys.stdout.write("\n")
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 exposes it: set --api-key)."),
+    port: int = typer.Option(8000, "--port", "-p", help="TCP port."),
+    api_key: Optional[List[str]] = typer.Option(
+        None, "--api-key", envvar="OMNIEMBED_API_KEY",
+        help="Require this key (x-goog-api-key, ?key= or Authorization: Bearer). Repeat for several."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Index store to serve the search page over."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Uploaded files and batch jobs (SQLite)."),
+    profile: str = typer.Option("lite", "--profile", help="Embedding profile."),
+    model_alias: Optional[List[str]] = typer.Option(
+        None, "--model-alias", help="Extra model name answered by the profile, e.g. gemini-embedding-2."),
+    allow_files: Optional[List[Path]] = typer.Option(
+        None, "--allow-files", help="Local folder fileData.fileUri may read (default: uploaded files only)."),
+    max_batch_size: int = typer.Option(32, "--max-batch-size", help="Contents merged into one engine call."),
+    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Extra wait for batch-mates (0: no added latency)."),
+    max_queue: int = typer.Option(4096, "--max-queue", help="Contents waiting before answering 429."),
+    workers: int = typer.Option(2, "--workers", help="Engine calls in flight."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Per-request timeout in seconds (504 beyond)."),
+    max_body_mb: float = typer.Option(64.0, "--max-body-mb", help="Largest JSON body in MiB (413 beyond)."),
+    max_upload_mb: float = typer.Option(2048.0, "--max-upload-mb", help="Largest uploaded file in MiB."),
+    max_parts: int = typer.Option(2048, "--max-parts", help="Parts or requests in one HTTP request (400 beyond)."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+) -> None:
+    """Serve the Gemini REST (/v1beta) and OpenAI (/v1/embeddings) APIs, with dynamic batching and batch jobs."""
+    import logging
+
+    try:
+        import uvicorn
+
+        from .server.app import ServerConfig, create_app, default_data_dir
+        from .server.batching import BatchingConfig
+    except ImportError as exc:
+        _fail(RuntimeError(f"the server needs its extra: pip install 'omniembed[server]' ({exc})"))
+        return
+    logging.basicConfig(level=log_level.upper(), format="%(message)s", stream=sys.stderr)
+    config = ServerConfig(
+        profile=profile,
+        api_keys=tuple(api_key or ()),
+        data_dir=data_dir or default_data_dir(),
+        store=store,
+        allow_file_roots=tuple(allow_files or ()),
+        model_aliases=tuple(model_alias or ()),
+        max_body_bytes=int(max_body_mb * 1024**2),
+        max_upload_bytes=int(max_upload_mb * 1024**2),
+        max_parts=max_parts,
+        batching=BatchingConfig(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
+                                workers=workers, request_timeout_s=timeout),
+    )
+    routers = []
+    if store is not None:
+        try:  # the search page and API over an index store (omniembed index)
+            from .store.web import create_router as _search_router
+        except ImportError as exc:
+            _fail(RuntimeError(f"--store needs the search page (omniembed.store.web): {exc}"))
+            return
+        routers.append(lambda services: _search_router(store, services))
+    try:
+        app_ = create_app(config, extra_routers=routers)
+    except OmniEmbedError as exc:
+        _fail(exc)
+        return
+    err_console.print(f"omniembed serving {config.profile} on http://{host}:{port} "
+                      f"(Gemini: /v1beta, OpenAI: /v1; data in {config.data_dir})")
+    uvicorn.run(app_, host=host, port=port, log_level=log_level.lower(), access_log=False,
+                timeout_graceful_shutdown=None)
+
+
 def main() -> None:
     app()
 
