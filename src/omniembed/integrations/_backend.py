@@ -1,0 +1,338 @@
+"""Where the framework adapters get their vectors: the in-process engine or an omniembed server.
+
+Every adapter (LangChain, LlamaIndex, Haystack, Chroma) is a thin translator from its framework's
+interface to one call here, so the two modes behave the same:
+
+* **in-process** (default): an :class:`omniembed.Embedder` in this Python process. Pass one you already
+  have (models load once per process and are shared) or let the adapter make one for a profile.
+* **server URL**: ``base_url="http://host:8000"`` talks to ``omniembed serve`` over the Gemini dialect
+  (``POST /v1beta/models/{model}:batchEmbedContents``) with httpx. Local files are sent inline (the
+  server cannot read this machine's disk); ``files/…`` references are passed through. The server's
+  typed errors come back as the same omniembed exceptions the library raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from ..errors import (
+    DecodeError,
+    InvalidInput,
+    MediaTooLarge,
+    MissingDependency,
+    OmniEmbedError,
+    ProfileMismatch,
+    UnsupportedMediaType,
+)
+from ..types import Content, ContentLike, Part, TaskType
+
+__all__ = ["Backend", "LocalBackend", "RemoteBackend", "make_backend", "require", "image_part"]
+
+#: The model name clients use on the wire for the default profile.
+DEFAULT_MODEL = "omniembed-lite"
+#: Gemini's limit of requests in one ``batchEmbedContents`` call; the adapters split longer lists.
+REMOTE_BATCH = 100
+
+
+def require(module: str, extra: str, what: str) -> Any:
+    """Import an optional framework or raise :class:`MissingDependency` naming the pip extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(
+            f"{what} needs the {module.split('.')[0]!r} package: pip install 'omniembed[{extra}]'"
+        ) from exc
+
+
+class Backend(Protocol):
+    """What an adapter needs: embed a list of contents for a task type, sync or async."""
+
+    @property
+    def model(self) -> str:
+        """The profile id (in-process) or model name (server) the vectors belong to."""
+
+    def embed(
+        self,
+        items: Sequence[ContentLike],
+        *,
+        task_type: str | TaskType,
+        output_dimensionality: int | None = None,
+        title: str | None = None,
+    ) -> np.ndarray: ...
+
+    async def aembed(
+        self,
+        items: Sequence[ContentLike],
+        *,
+        task_type: str | TaskType,
+        output_dimensionality: int | None = None,
+        title: str | None = None,
+    ) -> np.ndarray: ...
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable settings that rebuild this backend (framework serialisation)."""
+
+
+class LocalBackend:
+    """The in-process engine. The :class:`Embedder` is created on first use unless one is given."""
+
+    def __init__(self, embedder: Any = None, profile: str = "lite"):
+        self._embedder = embedder
+        self._profile = profile
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from ..embedder import Embedder
+
+            self._embedder = Embedder(self._profile)
+        return self._embedder
+
+    @property
+    def model(self) -> str:
+        if self._embedder is not None:
+            return self._embedder.profile.id
+        from ..space import get_profile
+
+        return get_profile(self._profile).id
+
+    def embed(self, items, *, task_type, output_dimensionality=None, title=None) -> np.ndarray:
+        if not items:
+            return np.zeros((0, output_dimensionality or 0), dtype=np.float32)
+        return self.embedder.embed(
+            list(items), task_type=task_type, output_dimensionality=output_dimensionality, title=title
+        )
+
+    async def aembed(self, items, *, task_type, output_dimensionality=None, title=None) -> np.ndarray:
+        # The engine is synchronous, CPU-bound and thread-safe: run it off the event loop.
+        return await asyncio.to_thread(
+            self.embed, items, task_type=task_type, output_dimensionality=output_dimensionality, title=title
+        )
+
+    def config(self) -> dict[str, Any]:
+        return {"profile": self.model}
+
+
+class RemoteBackend:
+    """An omniembed server (or anything speaking Gemini's ``batchEmbedContents``) at ``base_url``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str = DEFAULT_MODEL,
+        *,
+        api_key: str | None = None,
+        timeout: float = 300.0,
+        batch_size: int = REMOTE_BATCH,
+    ):
+        require("httpx", "server", "an omniembed server URL")
+        self.base_url = base_url.rstrip("/")
+        self._model = model[len("models/") :] if model.startswith("models/") else model
+        self.api_key = api_key if api_key is not None else os.environ.get("OMNIEMBED_API_KEY")
+        self.timeout = timeout
+        self.batch_size = max(1, int(batch_size))
+        self._client = None
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/v1beta/models/{self._model}:batchEmbedContents"
+
+    def _headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self.api_key} if self.api_key else {}
+
+    def _bodies(self, items, task_type, output_dimensionality, title) -> list[dict]:
+        from ..embedder import to_content
+
+        task = TaskType.parse(task_type).value
+        requests = []
+        for i, item in enumerate(items):
+            req: dict[str, Any] = {
+                "model": f"models/{self._model}",
+                "content": content_to_json(to_content(item, f"input[{i}]")),
+                "taskType": task,
+            }
+            if output_dimensionality is not None:
+                req["outputDimensionality"] = int(output_dimensionality)
+            if title is not None:
+                req["title"] = title
+            requests.append(req)
+        return [
+            {"requests": requests[i : i + self.batch_size]} for i in range(0, len(requests), self.batch_size)
+        ]
+
+    def _parse(self, response) -> list[list[float]]:
+        if response.status_code != 200:
+            raise remote_error(response)
+        try:
+            return [e["values"] for e in response.json()["embeddings"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise OmniEmbedError(f"{self.url}: not a batchEmbedContents response: {response.text[:200]}") from exc
+
+    @staticmethod
+    def _matrix(rows: list[list[float]], n: int) -> np.ndarray:
+        if len(rows) != n:
+            raise OmniEmbedError(f"the server returned {len(rows)} vectors for {n} inputs")
+        return np.asarray(rows, dtype=np.float32).reshape(n, -1)
+
+    def embed(self, items, *, task_type, output_dimensionality=None, title=None) -> np.ndarray:
+        import httpx
+
+        if not items:
+            return np.zeros((0, output_dimensionality or 0), dtype=np.float32)
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout)
+        rows: list[list[float]] = []
+        for body in self._bodies(items, task_type, output_dimensionality, title):
+            try:
+                response = self._client.post(self.url, json=body, headers=self._headers())
+            except httpx.HTTPError as exc:
+                raise OmniEmbedError(f"cannot reach the omniembed server at {self.base_url}: {exc}") from exc
+            rows.extend(self._parse(response))
+        return self._matrix(rows, len(items))
+
+    async def aembed(self, items, *, task_type, output_dimensionality=None, title=None) -> np.ndarray:
+        import httpx
+
+        if not items:
+            return np.zeros((0, output_dimensionality or 0), dtype=np.float32)
+        bodies = self._bodies(items, task_type, output_dimensionality, title)
+        # A client per call: an AsyncClient is bound to the event loop that created it.
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            try:
+                responses = await asyncio.gather(
+                    *(client.post(self.url, json=b, headers=self._headers()) for b in bodies)
+                )
+            except httpx.HTTPError as exc:
+                raise OmniEmbedError(f"cannot reach the omniembed server at {self.base_url}: {exc}") from exc
+        rows = [row for r in responses for row in self._parse(r)]
+        return self._matrix(rows, len(items))
+
+    def config(self) -> dict[str, Any]:
+        # The API key is deliberately left out: configs end up in files and databases.
+        return {"base_url": self.base_url, "model": self._model}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+_STATUS_ERRORS: dict[int, type[OmniEmbedError]] = {
+    400: InvalidInput,
+    404: InvalidInput,
+    409: ProfileMismatch,
+    413: MediaTooLarge,
+    415: UnsupportedMediaType,
+    422: DecodeError,
+}
+
+
+def remote_error(response) -> OmniEmbedError:
+    """A server error response (Gemini shape ``{"error": {code, message, status}}``) → typed exception."""
+    try:
+        err = response.json().get("error", {})
+        message = err.get("message") or response.text
+        status = err.get("status", "")
+    except (ValueError, AttributeError):
+        message, status = response.text, ""
+    cls = _STATUS_ERRORS.get(response.status_code, OmniEmbedError)
+    detail = f" {status}" if status else ""
+    return cls(f"omniembed server: {response.status_code}{detail}: {message}")
+
+
+def content_to_json(content: Content) -> dict[str, Any]:
+    """One :class:`Content` → the Gemini REST JSON of a content (camelCase, standard base64)."""
+    parts = []
+    for part in content.parts:
+        if part.text is not None:
+            parts.append({"text": part.text})
+        elif part.inline_data is not None:
+            parts.append(_inline(part.inline_data.data, part.inline_data.mime_type))
+        else:
+            ref = part.file_data
+            path = Path(ref.file_uri[len("file://") :] if ref.file_uri.startswith("file://") else ref.file_uri)
+            if path.is_file():
+                # The server cannot read this machine's files: send the bytes.
+                parts.append(_inline(path.read_bytes(), ref.mime_type))
+            else:
+                file_data = {"fileUri": ref.file_uri}
+                if ref.mime_type:
+                    file_data["mimeType"] = ref.mime_type
+                parts.append({"fileData": file_data})
+    return {"parts": parts}
+
+
+def _inline(data: bytes, mime_type: str | None) -> dict[str, Any]:
+    blob: dict[str, Any] = {"data": base64.b64encode(data).decode("ascii")}
+    # The server sniffs the real type from the bytes; a declared type is only a hint.
+    blob["mimeType"] = mime_type or "application/octet-stream"
+    return {"inlineData": blob}
+
+
+def image_part(image: Any) -> Part:
+    """An image as frameworks hand it over — a numpy array (H×W, H×W×3/4), a PIL image, bytes or a
+    path — → a :class:`Part`. Arrays and PIL images are encoded as lossless PNG."""
+    if isinstance(image, Part):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        return Part.from_file(Path(image))
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return Part.from_bytes(bytes(image))
+    import io
+
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            if np.issubdtype(arr.dtype, np.floating) and arr.size and float(np.nanmax(arr)) <= 1.0:
+                arr = arr * 255.0
+            arr = np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+            raise InvalidInput(f"an image array must be H×W, H×W×3 or H×W×4, not shape {image.shape}")
+        image = Image.fromarray(arr)
+    if isinstance(image, Image.Image):
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return Part.from_bytes(buf.getvalue(), "image/png")
+    if hasattr(image, "read"):  # a file-like object (BytesIO)
+        return Part.from_bytes(image.read())
+    raise InvalidInput(f"cannot read an image from a {type(image).__name__}")
+
+
+def make_backend(
+    embedder: Any = None,
+    *,
+    base_url: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    profile: str = "lite",
+    timeout: float = 300.0,
+) -> Backend:
+    """Pick the mode: a server when ``base_url`` is given, else the in-process engine."""
+    if base_url and embedder is not None:
+        raise InvalidInput("pass either an Embedder (in-process) or base_url (server), not both")
+    if base_url:
+        return RemoteBackend(base_url, model or DEFAULT_MODEL, api_key=api_key, timeout=timeout)
+    return LocalBackend(embedder, profile=model or profile)
+
+
+def backend_from_config(config: dict[str, Any]) -> Backend:
+    """Inverse of ``Backend.config()``: rebuild from the saved settings (in-process or server)."""
+    if config.get("base_url"):
+        return RemoteBackend(config["base_url"], config.get("model") or DEFAULT_MODEL)
+    return LocalBackend(None, profile=config.get("profile") or "lite")
