@@ -135,6 +135,7 @@ def serve(
     max_body_mb: float = typer.Option(64.0, "--max-body-mb", help="Largest JSON body in MiB (413 beyond)."),
     max_upload_mb: float = typer.Option(2048.0, "--max-upload-mb", help="Largest uploaded file in MiB."),
     max_parts: int = typer.Option(2048, "--max-parts", help="Parts or requests in one HTTP request (400 beyond)."),
+    job_chunk_size: int = typer.Option(16, "--job-chunk-size", help="Batch-job items per engine call and commit."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
 ) -> None:
     """Serve the Gemini REST (/v1beta) and OpenAI (/v1/embeddings) APIs, with dynamic batching and batch jobs."""
@@ -159,6 +160,7 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024**2),
         max_upload_bytes=int(max_upload_mb * 1024**2),
         max_parts=max_parts,
+        job_chunk_size=job_chunk_size,
         batching=BatchingConfig(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
                                 workers=workers, request_timeout_s=timeout),
     )

@@ -23,16 +23,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 from urllib.parse import unquote, urlparse
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import InvalidInput, MediaTooLarge
 from ..media.source import Limits, MediaSource
 from ..types import FileData
 from .errors import ApiError, FileAccessDenied
-
-if TYPE_CHECKING:
-    from fastapi import APIRouter
 
 __all__ = ["FileRecord", "FileStore", "ServerFileResolver", "file_id_from_uri", "rfc3339"]
 
@@ -288,12 +289,8 @@ class ServerFileResolver:
 
 
 # --- routes ----------------------------------------------------------------------------------------
-def create_router(services) -> "APIRouter":
+def create_router(services) -> APIRouter:
     """``/upload/v1beta/files`` (resumable protocol and one-shot), ``/v1beta/files[/ID]``, downloads."""
-    from fastapi import APIRouter, Request
-    from fastapi.responses import FileResponse, JSONResponse, Response
-    from starlette.concurrency import run_in_threadpool
-
     r = APIRouter()
     store: FileStore = services.files
 
