@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..types import Content, ContentLike, Part, TaskType
 
-__all__ = ["Backend", "LocalBackend", "RemoteBackend", "make_backend", "require", "image_part"]
+__all__ = ["Backend", "LocalBackend", "RemoteBackend", "make_backend", "require", "image_part", "matryoshka"]
 
 #: The model name clients use on the wire for the default profile.
 DEFAULT_MODEL = "omniembed-lite"
@@ -80,6 +80,9 @@ class Backend(Protocol):
     def config(self) -> dict[str, Any]:
         """JSON-serialisable settings that rebuild this backend (framework serialisation)."""
 
+    def profile_info(self) -> tuple[str, int]:
+        """(profile id, native dimensions) of the vectors: what a vector store must record."""
+
 
 class LocalBackend:
     """The in-process engine. The :class:`Embedder` is created on first use unless one is given."""
@@ -119,6 +122,14 @@ class LocalBackend:
 
     def config(self) -> dict[str, Any]:
         return {"profile": self.model}
+
+    def profile_info(self) -> tuple[str, int]:
+        if self._embedder is not None:
+            return self._embedder.profile.id, self._embedder.dimensions
+        from ..space import get_profile
+
+        p = get_profile(self._profile)
+        return p.id, p.native_dim
 
 
 class RemoteBackend:
@@ -223,6 +234,25 @@ class RemoteBackend:
         # The API key is deliberately left out: configs end up in files and databases.
         return {"base_url": self.base_url, "model": self._model}
 
+    def profile_info(self) -> tuple[str, int]:
+        """Asks ``GET /v1beta/models/{model}`` (omniembed adds ``profile`` and ``embeddingDimensions``);
+        a server that does not say is probed with one embedding."""
+        import httpx
+
+        if getattr(self, "_info", None) is None:
+            info = None
+            try:
+                r = httpx.get(f"{self.base_url}/v1beta/models/{self._model}", headers=self._headers(), timeout=30)
+                body = r.json() if r.status_code == 200 else {}
+                if body.get("profile") and (body.get("embeddingDimensions") or {}).get("default"):
+                    info = (str(body["profile"]), int(body["embeddingDimensions"]["default"]))
+            except (httpx.HTTPError, ValueError):
+                pass
+            if info is None:
+                info = (self._model, int(self.embed(["dimension probe"], task_type="RETRIEVAL_DOCUMENT").shape[1]))
+            self._info = info
+        return self._info
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -314,6 +344,14 @@ def image_part(image: Any) -> Part:
     raise InvalidInput(f"cannot read an image from a {type(image).__name__}")
 
 
+def matryoshka(vectors: np.ndarray, dims: int) -> np.ndarray:
+    """The first ``dims`` coordinates of omniembed vectors, renormalised: the smaller Matryoshka size
+    of the same vectors (omniembed's space is ordered by variance, so a prefix keeps the most)."""
+    from ..space import normalize
+
+    return normalize(np.asarray(vectors, dtype=np.float32)[:, :dims])
+
+
 def make_backend(
     embedder: Any = None,
     *,
@@ -330,9 +368,3 @@ def make_backend(
         return RemoteBackend(base_url, model or DEFAULT_MODEL, api_key=api_key, timeout=timeout)
     return LocalBackend(embedder, profile=model or profile)
 
-
-def backend_from_config(config: dict[str, Any]) -> Backend:
-    """Inverse of ``Backend.config()``: rebuild from the saved settings (in-process or server)."""
-    if config.get("base_url"):
-        return RemoteBackend(config["base_url"], config.get("model") or DEFAULT_MODEL)
-    return LocalBackend(None, profile=config.get("profile") or "lite")
