@@ -149,7 +149,11 @@ def _looks_like_text(head: bytes) -> bool:
         head.decode("utf-8")
         return True
     except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the sniffed head is fine
-        return exc.start >= len(head) - 3
+        if exc.start >= len(head) - 3:
+            return True
+    # not UTF-8 but printable (e.g. Latin-1): call it text, so decoding reports the bad byte clearly
+    printable = sum(b >= 0x20 or b in (9, 10, 13) for b in head)
+    return printable >= 0.95 * len(head)
 
 
 _FAMILY_COMPATIBLE = {
