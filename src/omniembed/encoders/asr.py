@@ -187,6 +187,9 @@ class AsrOptions:
         task: "transcribe" (text in the spoken language) or "translate" (Whisper's English translation).
         beam_size: 1 = greedy (fast); 5 = Whisper's default beam search (~1.5–2× slower).
         vad: skip non-speech with Silero VAD before decoding.
+        word_timestamps: align words to the audio; segment start/end then come from the first and last
+            word. Without it a segment that follows a pause VAD removed can be stamped at the end of the
+            previous speech (seconds or minutes early); costs ~10-20 % more time.
         condition_on_previous_text: feed the previous window's text as a prompt (more consistent style,
             but a hallucination can repeat itself; off by default for long recordings).
         window_s: seconds of speech per transcript window (one embedded piece).
@@ -199,6 +202,7 @@ class AsrOptions:
     task: str = "transcribe"
     beam_size: int = 1
     vad: bool = True
+    word_timestamps: bool = True
     condition_on_previous_text: bool = False
     window_s: float = 30.0
     block_s: float = 240.0
@@ -275,9 +279,12 @@ class Asr:
                 best_of=opts.beam_size,
                 vad_filter=opts.vad,
                 condition_on_previous_text=opts.condition_on_previous_text,
+                word_timestamps=opts.word_timestamps,
             )
             out = [
-                AsrSegment(offset_s + s.start, offset_s + s.end, s.text.strip(), info.language, s.avg_logprob)
+                AsrSegment(
+                    offset_s + float(s.start), offset_s + float(s.end), s.text.strip(), info.language, float(s.avg_logprob)
+                )
                 for s in segments
                 if s.text.strip()
             ]

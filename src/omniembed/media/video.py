@@ -7,14 +7,17 @@ what it says:
    needed for a 1 s grid) and sampled every ``SAMPLE_EVERY_S`` second. A sampled frame whose 96×54
    grey thumbnail is near-identical to a look seen recently (fewer than ``CHANGE_FRACTION`` of its
    pixels changed noticeably) only extends that look's time on screen; a new look (scene change, next
-   slide, scrolled text) is OCR'd once, at most every ``MIN_OCR_GAP_S`` seconds. Near-blank frames are
-   not OCR'd.
+   slide, scrolled text) is OCR'd once. A cut from a still picture (a new slide) is read at once (at
+   most every ``MIN_OCR_GAP_S`` s); footage that keeps moving is read every ``MOTION_OCR_GAP_S`` s,
+   which bounds OCR cost on camera video. Near-blank frames are not OCR'd.
 2. **Sound.** The first audio track goes through the audio pipeline's streaming decoder and Whisper
    (language id, VAD); a video without sound simply has no transcript.
 3. **Segments.** The timeline is cut into windows of ``SEGMENT_S`` seconds (≤ 128 s, the reference
    system's limit per video) overlapping by ``OVERLAP_S``. Per window, one ``ocr`` segment (the text of
    every look on screen during the window, deduplicated) and one ``asr`` segment (the speech in it),
-   each with start/end seconds. The engine embeds them and pools the part's vector (``fusion.py``).
+   each with start/end seconds. The engine embeds them and pools the part's vector (``fusion.py``);
+   the two channels are weighted to count equally (``_balance_channels``), so a frame full of small
+   print does not drown the narration.
 
 A file with no real video stream (audio-only MP4/M4A/WebM, or cover art only) is handled as audio.
 """
@@ -37,7 +40,8 @@ __all__ = ["extract", "Look", "sample_looks", "SEGMENT_S", "OVERLAP_S"]
 SEGMENT_S = 60.0  # window length (≤ 128 s)
 OVERLAP_S = 10.0  # overlap between neighbouring windows
 SAMPLE_EVERY_S = 1.0  # frame grid for change detection
-MIN_OCR_GAP_S = 2.0  # at most one new OCR per this many seconds (fast-cut footage)
+MIN_OCR_GAP_S = 2.0  # at most one new OCR per this many seconds after a cut from a still picture
+MOTION_OCR_GAP_S = 10.0  # ... and per this many seconds while the picture keeps moving (camera footage)
 CHANGE_FRACTION = 0.003  # share of thumbnail pixels that must change for a "new look"
 RECENT_LOOKS = 16  # how many previous looks a frame is compared with (slides that come back)
 MAX_OCR_SIDE = 1920  # frames larger than this are scaled down before OCR
@@ -80,6 +84,8 @@ def sample_looks(src: MediaSource, container, stream, ctx: MediaContext) -> tupl
     last_t = 0.0
     spent = 0.0
     decoded = 0
+    prev = None  # the previous sample's thumbnail
+    still = False  # whether the previous sample looked like the one before it
     decoder = container.decode(stream)
     while True:
         t0 = time.monotonic()
@@ -106,11 +112,13 @@ def sample_looks(src: MediaSource, container, stream, ctx: MediaContext) -> tupl
             continue
         next_t = t + SAMPLE_EVERY_S
         th = _thumb(frame)
+        was_still, still = still, prev is not None and _same(prev, th)
+        prev = th
         seen = next((lk for lk in reversed(looks[-RECENT_LOOKS:]) if _same(lk.thumb, th)), None)
         if seen is not None:
             seen.last_s = max(seen.last_s, t)
             continue
-        if t - last_ocr < MIN_OCR_GAP_S:
+        if t - last_ocr < (MIN_OCR_GAP_S if was_still or not looks else MOTION_OCR_GAP_S):
             if looks:
                 looks[-1].last_s = max(looks[-1].last_s, t)
             continue
@@ -151,6 +159,22 @@ def _dedupe_lines(texts: list[str]) -> str:
                 seen.add(key)
                 lines.append(line.strip())
     return "\n".join(lines)
+
+
+def _balance_channels(segments: list[Segment]) -> None:
+    """Give what a video shows (OCR) and what it says (ASR) equal shares of the pooled vector.
+
+    Pieces are pooled by tokens × weight (``fusion.pool_pieces``); a frame full of small print would
+    otherwise drown the narration (a page of OCR text against one spoken sentence). Within a channel
+    the token proportions stay; across channels each gets half. Length is estimated in characters,
+    which tracks the encoder's tokens closely enough for a ratio.
+    """
+    totals = {src: sum(len(s.text) for s in segments if s.source == src) for src in ("ocr", "asr")}
+    if not all(totals.values()):
+        return
+    mean = sum(totals.values()) / 2
+    for s in segments:
+        s.weight = mean / totals[s.source]
 
 
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
@@ -206,6 +230,7 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
                     language=speech[0].language,
                 )
             )
+    _balance_channels(segments)
     flags: set[str] = set()
     notes = [
         f"{src.name}: {audio.clock(duration)} of video, {len(looks)} distinct frame(s) read, "
