@@ -6,6 +6,7 @@ shared space. Start with :class:`Embedder`; :class:`Client` mirrors the google-g
 
 from . import errors, types
 from .client import Client
+from .cluster import Classification, classify
 from .embedder import Embedder
 from .fusion import FusionConfig
 from .media.source import Limits
@@ -16,6 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Embedder",
+    "classify",
+    "Classification",
     "Client",
     "Part",
     "Content",

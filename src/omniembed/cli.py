@@ -167,9 +167,9 @@ def serve(
     routers = []
     if store is not None:
         try:  # the search page and API over an index store (omniembed index)
-            from .store.web import create_router as _search_router
+            from .server.search_ui import create_router as _search_router
         except ImportError as exc:
-            _fail(RuntimeError(f"--store needs the search page (omniembed.store.web): {exc}"))
+            _fail(RuntimeError(f"--store needs the search page (omniembed.server.search_ui): {exc}"))
             return
         routers.append(lambda services: _search_router(store, services))
     try:
@@ -181,6 +181,165 @@ def serve(
                       f"(Gemini: /v1beta, OpenAI: /v1; data in {config.data_dir})")
     uvicorn.run(app_, host=host, port=port, log_level=log_level.lower(), access_log=False,
                 timeout_graceful_shutdown=None)
+
+
+# --- index · search · cluster · demo (the main job: a folder of mixed media, searchable) -----------
+_STORE_HELP = "Store: a folder (LanceDB), qdrant:FOLDER (Qdrant local) or http://host:6333[#collection]."
+
+
+def _print_hits(hits, title: str) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("file")
+    table.add_column("type")
+    table.add_column("where")
+    table.add_column("score", justify="right")
+    table.add_column("snippet", overflow="fold", ratio=1)
+    for i, h in enumerate(hits, 1):
+        table.add_row(str(i), h.rel_path, h.modality, h.locator, f"{h.score:.3f}", h.snippet[:160])
+    if not hits:
+        table.add_row("", "(no results)", "", "", "", "")
+    console.print(table)
+
+
+def _print_index_report(report) -> None:
+    msg = (f"[bold]{report.indexed}[/] indexed ({report.new} new, {report.changed} changed), "
+           f"{report.unchanged} unchanged, {report.removed} removed, [bold]{len(report.failed)}[/] failed"
+           f" in {report.seconds:.1f}s → {report.store}")
+    if report.ignored:
+        msg += f" ({report.ignored} files of other types ignored)"
+    err_console.print(("[yellow]interrupted:[/] run the same command again to resume. " if report.interrupted
+                       else "") + msg)
+    for o in report.failed:
+        err_console.print(f"  [red]failed[/] {o.path}: {o.reason}", highlight=False)
+
+
+@app.command()
+def index(
+    folder: Path = typer.Argument(..., help="The folder to index (text, Markdown, PDF, images, audio, video)."),
+    store: Optional[str] = typer.Option(None, "--store", "-s", help=_STORE_HELP + " Default: .omniembed/store."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="lancedb (default) or qdrant, for a new store."),
+    dims: Optional[int] = typer.Option(None, "--dims", "-d", help="Vector size, 128..384 (fixed per store)."),
+    profile: str = typer.Option("lite", "--profile", help="Embedding profile (fixed per store)."),
+    progress: bool = typer.Option(True, "--progress/--quiet", help="Show progress (a bar on a terminal)."),
+) -> None:
+    """Index a folder: new and changed files are embedded, unchanged skipped, deleted removed.
+
+    Safe to interrupt (Ctrl-C, kill): run it again and it resumes where it stopped, without duplicates.
+    Files that cannot be read are reported and skipped."""
+    from .embedder import Embedder
+    from .indexer import Indexer
+    from .store import open_store
+
+    try:
+        st = open_store(store, backend=backend)
+        report = Indexer(st, Embedder(profile), dims=dims).run(folder, console=err_console, progress=progress)
+    except OmniEmbedError as exc:
+        _fail(exc)
+        return
+    _print_index_report(report)
+    if report.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def search(
+    query: Optional[str] = typer.Argument(None, help="What to look for, in any language."),
+    store: Optional[str] = typer.Option(None, "--store", "-s", help=_STORE_HELP),
+    k: int = typer.Option(10, "-k", "--top", help="How many results."),
+    type_: Optional[List[str]] = typer.Option(None, "--type", "-t", help="Only pdf, image, audio, video or text (repeatable)."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Query by an image (its text, in the lite profile)."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="Query by a recording (what is said, in lite)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Query by any file (PDF, video, text...)."),
+    chunks: bool = typer.Option(False, "--chunks", help="List matching passages (several per file) instead of files."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON hits."),
+) -> None:
+    """Search an indexed folder; hits point into the media (PDF page, start-end seconds)."""
+    from .search import Searcher
+
+    given = [q for q in (query, image, audio, file) if q is not None]
+    if len(given) != 1:
+        _fail(ValueError("give exactly one of: QUERY text, --image PATH, --audio PATH or --file PATH"))
+        return
+    q = given[0] if isinstance(given[0], str) else Path(given[0])
+    try:
+        searcher = Searcher(store)
+        hits = searcher.search(q, k=k, modalities=type_, chunks=chunks)
+    except OmniEmbedError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        json.dump([h.to_dict() for h in hits], sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return
+    _print_hits(hits, f"{q if isinstance(q, str) else q.name}")
+
+
+@app.command()
+def cluster(
+    store: Optional[str] = typer.Option(None, "--store", "-s", help=_STORE_HELP),
+    k: Optional[int] = typer.Option(None, "-k", help="Number of groups (default: about sqrt(files/2))."),
+    type_: Optional[List[str]] = typer.Option(None, "--type", "-t", help="Only these types (repeatable)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels: classify files zero-shot instead."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Group the indexed files and name the groups from their snippets (or classify with --labels)."""
+    import dataclasses
+
+    from .cluster import classify_vectors, cluster_store
+    from .search import Searcher
+
+    try:
+        searcher = Searcher(store)
+        if labels:
+            names = [x.strip() for x in labels.split(",") if x.strip()]
+            files = [r for r in searcher.store.records("file") if not type_ or r.modality in type_]
+            if len(names) < 2 or not files:
+                raise OmniEmbedError("--labels needs at least two labels and an indexed file")
+            import numpy as np
+
+            lv = np.stack([searcher.embed_query(n) for n in names])
+            res = classify_vectors(np.stack([r.vector for r in files]), lv, names)
+            rows = [{"file": r.path, "modality": r.modality, **dataclasses.asdict(c)} for r, c in zip(files, res)]
+            if as_json:
+                json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
+                sys.stdout.write("\n")
+                return
+            table = Table(title="zero-shot labels")
+            for col in ("file", "type", "label", "probability"):
+                table.add_column(col)
+            for r in sorted(rows, key=lambda r: (r["label"], r["file"])):
+                table.add_row(r["file"], r["modality"], r["label"], f"{r['probability']:.2f}")
+            console.print(table)
+            return
+        groups = cluster_store(searcher.store, k=k, modalities=type_)
+    except OmniEmbedError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        json.dump([dataclasses.asdict(g) for g in groups], sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return
+    for g in groups:
+        kinds = ", ".join(f"{n} {m}" for m, n in sorted(g.modalities.items()))
+        console.print(f"[bold]group {g.id + 1}[/] · {g.label}  [dim]({g.size} files: {kinds})[/]")
+        for name, score in zip(g.members, g.scores):
+            console.print(f"    {name}  [dim]{score:.3f}[/]", highlight=False)
+
+
+@app.command()
+def demo(
+    samples: Optional[Path] = typer.Option(None, "--samples", help="Folder to index (default: the bundled samples/)."),
+    store: str = typer.Option(".omniembed/demo-store", "--store", "-s", help=_STORE_HELP),
+) -> None:
+    """The main job on the bundled samples: index a folder of mixed media, then search it."""
+    from .demo import run_demo
+
+    try:
+        run_demo(samples, store, console=console, err_console=err_console,
+                 print_hits=_print_hits, print_report=_print_index_report)
+    except OmniEmbedError as exc:
+        _fail(exc)
 
 
 def main() -> None:

@@ -1,0 +1,429 @@
+"""Index a folder of mixed media into a vector store, incrementally and safely.
+
+``omniembed index DIR`` walks ``DIR`` (text, Markdown, PDF, images, audio, video), embeds each file with
+the detailed call and stores one *file* vector plus one *chunk* vector per piece (text chunk, PDF page,
+OCR'd image, audio or video window) with page numbers, start/end seconds and the snippet.
+
+Incremental: a file whose size and mtime match the store is not even read; one whose bytes hash to the
+stored SHA-256 is skipped; a changed file is re-embedded and its old records replaced; a file gone from
+disk is removed from the store.
+
+Safe: each file is written with :meth:`Store.replace_file`, whose file record (the manifest entry) lands
+last, so a run killed at any moment resumes with no duplicates — a half-written file has no manifest
+entry and is simply embedded again, and chunk records left by a crash are pruned. One indexer at a time
+holds a lock on a local store. A file that cannot be read or decoded is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import InvalidInput, OmniEmbedError
+from .store.base import Record, Store, file_id_for
+
+__all__ = ["Indexer", "IndexReport", "FileOutcome", "walk", "INDEXED_SUFFIXES", "index_folder"]
+
+#: File name suffixes the indexer picks up (the real type is still sniffed from the bytes).
+INDEXED_SUFFIXES = {
+    ".txt": "text", ".md": "text", ".markdown": "text", ".rst": "text",
+    ".pdf": "pdf",
+    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".gif": "image", ".bmp": "image",
+    ".tif": "image", ".tiff": "image",
+    ".wav": "audio", ".mp3": "audio", ".flac": "audio", ".ogg": "audio", ".opus": "audio", ".m4a": "audio",
+    ".aac": "audio",
+    ".mp4": "video", ".mov": "video", ".mkv": "video", ".webm": "video", ".avi": "video", ".mpg": "video",
+    ".mpeg": "video", ".m4v": "video",
+}  # fmt: skip
+
+_FILE_TEXT_CHARS = 1000  # how much of a file's content its file record keeps as a snippet
+#: Pieces of more than one line or sentence also get *fine* chunk records: one per line or sentence
+#: (fragments of one or two short words, such as a heading, are merged with the next line; sentences
+#: longer than ``FINE_MAX_TOKENS`` are cut). A query that matches one sentence of a page or a note is
+#: then not diluted by the rest of it, and the hit's snippet is that sentence ("small-to-big" retrieval).
+FINE_MAX_TOKENS = 48
+
+
+def _fragment(sentence: str) -> bool:
+    return len(sentence.split()) < 3 and len(sentence) < 16
+
+
+def fine_windows(text: str, max_tokens: int = FINE_MAX_TOKENS) -> list[str]:
+    """Split ``text`` into line/sentence windows of at most ``max_tokens`` e5 tokens.
+
+    Returns ``[]`` when the text is a single window already (its piece is that window)."""
+    from .encoders.e5 import get_e5
+    from .media.text import chunk_text, split_sentences
+
+    enc = get_e5()
+    count = lambda s: enc.token_count(s, "passage")  # noqa: E731
+    units: list[str] = []
+    for line in text.splitlines():
+        for sent in split_sentences(line):
+            if count(sent) > max_tokens:
+                units.extend(c.text for c in chunk_text(sent, count, max_tokens, overlap_sentences=0))
+            else:
+                units.append(sent)
+    windows: list[str] = []
+    buf: list[str] = []
+    for sent in units:
+        buf.append(sent)
+        if not _fragment(" ".join(buf)):
+            windows.append(" ".join(buf))
+            buf = []
+    if buf:
+        windows.append(" ".join(buf))
+    windows = [w for w in windows if len(w) >= 8]
+    return windows if len(windows) > 1 else []
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file in a run."""
+
+    path: str  # relative to the root
+    status: str  # new | changed | unchanged | removed | failed
+    modality: str = ""
+    size: int = 0
+    seconds: float = 0.0
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass
+class IndexReport:
+    """The summary of one index run."""
+
+    root: str
+    store: str
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    ignored: int = 0  # files with suffixes the indexer does not handle
+    seconds: float = 0.0
+    interrupted: bool = False
+    pruned: int = 0
+
+    def _n(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def new(self) -> int:
+        return self._n("new")
+
+    @property
+    def changed(self) -> int:
+        return self._n("changed")
+
+    @property
+    def unchanged(self) -> int:
+        return self._n("unchanged")
+
+    @property
+    def removed(self) -> int:
+        return self._n("removed")
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def indexed(self) -> int:
+        return self.new + self.changed
+
+    def by_modality(self) -> dict[str, dict[str, float]]:
+        """Per modality: files embedded, bytes and embedding seconds (for throughput numbers)."""
+        out: dict[str, dict[str, float]] = {}
+        for o in self.outcomes:
+            if o.status in ("new", "changed"):
+                d = out.setdefault(o.modality, {"files": 0, "bytes": 0, "seconds": 0.0})
+                d["files"] += 1
+                d["bytes"] += o.size
+                d["seconds"] += o.seconds
+        return out
+
+
+def walk(root: Path, *, skip: tuple[Path, ...] = (), include_hidden: bool = False) -> Iterator[tuple[Path, bool]]:
+    """Yield ``(path, indexable)`` for the regular files under ``root`` in a stable (sorted) order.
+
+    Hidden files and folders (a leading dot) are skipped unless ``include_hidden``; so are the ``skip``
+    folders (e.g. a store kept inside the folder). Symlinks to files are followed only when they stay
+    inside ``root``."""
+    root_r = root.resolve()
+    skip_r = tuple(s.resolve() for s in skip)
+    for dirpath, dirnames, filenames in os.walk(root_r, followlinks=False):
+        d = Path(dirpath)
+        dirnames[:] = sorted(
+            n for n in dirnames
+            if (include_hidden or not n.startswith(".")) and (d / n).resolve() not in skip_r
+        )  # fmt: skip
+        for name in sorted(filenames):
+            if not include_hidden and name.startswith("."):
+                continue
+            p = d / name
+            if p.is_symlink():
+                try:
+                    if not p.resolve().is_relative_to(root_r) or not p.resolve().is_file():
+                        continue
+                except OSError:
+                    continue
+            elif not p.is_file():
+                continue
+            yield p, p.suffix.lower() in INDEXED_SUFFIXES
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _lock(store: Store) -> Iterator[None]:
+    """An exclusive lock on a local store directory: two indexers writing at once would race."""
+    path = getattr(store, "path", None)
+    if not path or getattr(store, "url", None):
+        yield
+        return
+    import fcntl
+
+    Path(path).mkdir(parents=True, exist_ok=True)
+    fh = open(Path(path) / ".index.lock", "w")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidInput(f"another `omniembed index` is writing to {path}; wait for it to finish") from None
+        yield
+    finally:
+        fh.close()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OmniEmbedError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"cannot read: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Indexer:
+    """Embeds the files of a folder into a :class:`~omniembed.store.Store`.
+
+    Args:
+        store: where the vectors go; bound to the embedder's profile and ``dims`` on first use.
+        embedder: an :class:`omniembed.Embedder` (default: a new lite one).
+        dims: output size (Matryoshka), default the profile's native size.
+        on_file: called with each :class:`FileOutcome` as soon as it is known (progress, logs, tests).
+        fine: also store line/sentence windows of long pieces as chunk records (better hits, snippets).
+    """
+
+    def __init__(self, store: Store, embedder=None, *, dims: int | None = None,
+                 on_file: Callable[[FileOutcome], None] | None = None, fine: bool = True):
+        if embedder is None:
+            from .embedder import Embedder
+
+            embedder = Embedder()
+        self.store = store
+        self.embedder = embedder
+        self.dims = int(dims or embedder.dimensions)
+        embedder.engine.space.check_dimensionality(self.dims)
+        self.on_file = on_file
+        self.fine = fine
+
+    # --------------------------------------------------------------------------------------------
+    def plan(self, root: Path, existing: dict) -> tuple[list[Path], list[Path], list[str], int]:
+        """(files to look at, files unchanged by size+mtime, file ids to remove, ignored count)."""
+        root_s = str(root)
+        todo, same, seen, ignored = [], [], set(), 0
+        skip = (Path(self.store.path),) if getattr(self.store, "path", None) else ()
+        for p, ok in walk(root, skip=skip):
+            if not ok:
+                ignored += 1
+                continue
+            rel = p.relative_to(root).as_posix()
+            fid = file_id_for(root_s, rel)
+            seen.add(fid)
+            entry = existing.get(fid)
+            try:
+                st = p.stat()
+            except OSError:
+                todo.append(p)  # reported as failed when read
+                continue
+            if entry is not None and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
+                same.append(p)
+            else:
+                todo.append(p)
+        removed = [fid for fid in existing if fid not in seen]
+        return todo, same, removed, ignored
+
+    def _fine_records(self, pieces, common: dict, start: int) -> list[Record]:
+        """Extra chunk records for the line/sentence windows of long pieces (see FINE_WINDOW_TOKENS)."""
+        todo = [(p, w) for p in pieces for w in fine_windows(p.text)]
+        if not todo:
+            return []
+        dims = None if self.dims == self.embedder.dimensions else self.dims
+        vecs = self.embedder.embed([w for _, w in todo], task_type="RETRIEVAL_DOCUMENT", output_dimensionality=dims)
+        return [
+            Record(level="chunk", chunk=start + i, vector=v, page=p.page, start_s=p.start_s, end_s=p.end_s,
+                   source=p.source, text=w, **common)  # fmt: skip
+            for i, ((p, w), v) in enumerate(zip(todo, vecs))
+        ]
+
+    def index_file(self, root: Path, path: Path, existing: dict) -> FileOutcome:
+        """Embed one file (unless its content hash is unchanged) and replace its records."""
+        rel = path.relative_to(root).as_posix()
+        fid = file_id_for(str(root), rel)
+        entry = existing.get(fid)
+        t0 = time.perf_counter()
+        out = FileOutcome(rel, "new" if entry is None else "changed", INDEXED_SUFFIXES.get(path.suffix.lower(), ""))
+        try:
+            st = path.stat()
+            out.size = st.st_size
+            digest = sha256_file(path)
+            if entry is not None and entry.sha256 == digest:
+                self.store.touch_file(fid, st.st_size, st.st_mtime_ns)
+                out.status = "unchanged"
+                return out
+            result = self.embedder.embed_detailed(
+                [path], task_type="RETRIEVAL_DOCUMENT",
+                output_dimensionality=None if self.dims == self.embedder.dimensions else self.dims,
+            )[0]  # fmt: skip
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 — any failure of one file is reported, never fatal
+            out.status, out.reason = "failed", _reason(exc)
+            out.seconds = time.perf_counter() - t0
+            return out
+        modality = result.modalities[0] if result.modalities else out.modality
+        now = time.time()
+        common = dict(file_id=fid, root=str(root), path=rel, modality=modality, sha256=digest,
+                      size=st.st_size, mtime_ns=st.st_mtime_ns, indexed_at=now)  # fmt: skip
+        records = [
+            Record(level="chunk", chunk=i, vector=p.vector, page=p.page, start_s=p.start_s, end_s=p.end_s,
+                   source=p.source, text=p.text, **common)  # fmt: skip
+            for i, p in enumerate(result.pieces)
+        ]
+        if self.fine:
+            records.extend(self._fine_records(result.pieces, common, len(records)))
+        head = "\n".join(p.text for p in result.pieces[:8])[:_FILE_TEXT_CHARS]
+        records.append(Record(level="file", chunk=-1, vector=result.vector, text=head,
+                              source=",".join(sorted({p.source for p in result.pieces})),
+                              n_chunks=len(result.pieces), **common))  # fmt: skip
+        self.store.replace_file(fid, records)
+        out.modality, out.chunks = modality, len(result.pieces)
+        out.seconds = time.perf_counter() - t0
+        return out
+
+    def run(self, root: str | os.PathLike[str], *, console=None, progress: bool = True) -> IndexReport:
+        """Index ``root``. Ctrl-C stops after the current file; the report then says ``interrupted``."""
+        root_p = Path(root).expanduser()
+        if not root_p.is_dir():
+            raise InvalidInput(f"{root} is not a folder")
+        root_p = root_p.resolve()
+        t_start = time.perf_counter()
+        info = self.store.bind(self.embedder.profile.id, self.dims)
+        report = IndexReport(root=str(root_p), store=info.location)
+        with _lock(self.store):
+            report.pruned = self.store.prune_orphans()
+            existing = self.store.files(str(root_p))
+            todo, same, removed, report.ignored = self.plan(root_p, existing)
+            for p in same:
+                self._emit(report, FileOutcome(p.relative_to(root_p).as_posix(), "unchanged",
+                                               INDEXED_SUFFIXES.get(p.suffix.lower(), ""), p.stat().st_size))
+            for fid in removed:
+                self.store.delete_file(fid)
+                self._emit(report, FileOutcome(existing[fid].path, "removed", existing[fid].modality))
+            try:
+                with _Progress(todo, console, enabled=progress) as bar:
+                    for p in todo:
+                        bar.start_file(p.relative_to(root_p).as_posix())
+                        outcome = self.index_file(root_p, p, existing)
+                        self._emit(report, outcome)
+                        bar.done_file(outcome)
+            except KeyboardInterrupt:
+                report.interrupted = True
+            if report.indexed or report.removed:
+                self.store.optimize()
+        report.seconds = time.perf_counter() - t_start
+        return report
+
+    def _emit(self, report: IndexReport, outcome: FileOutcome) -> None:
+        report.outcomes.append(outcome)
+        if self.on_file is not None:
+            self.on_file(outcome)
+
+
+class _Progress:
+    """A rich progress bar (files done/total, current file, files/min, MB/min, ETA) on a terminal; one
+    log line per file otherwise (CI logs, pipes)."""
+
+    def __init__(self, todo: list[Path], console, enabled: bool):
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self.enabled = enabled
+        self.total_bytes = 0
+        for p in todo:
+            with contextlib.suppress(OSError):
+                self.total_bytes += p.stat().st_size
+        self.n = len(todo)
+        self.done = 0
+        self.bytes = 0
+        self.t0 = time.perf_counter()
+        self.bar = None
+
+    def __enter__(self) -> "_Progress":
+        if self.enabled and self.n and self.console.is_terminal:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)  # fmt: skip
+
+            self.bar = Progress(
+                SpinnerColumn(), TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                TextColumn("[dim]{task.fields[current]}"), console=self.console, transient=False,
+            )  # fmt: skip
+            self.bar.start()
+            self.task = self.bar.add_task("index", total=self.n, rate="", current="")
+        return self
+
+    def _rate(self) -> str:
+        dt = max(time.perf_counter() - self.t0, 1e-6)
+        return f"{self.done / dt * 60:.1f} files/min · {self.bytes / dt * 60 / 1e6:.1f} MB/min"
+
+    def start_file(self, rel: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, current=rel if len(rel) < 50 else "…" + rel[-48:])
+
+    def done_file(self, o: FileOutcome) -> None:
+        self.done += 1
+        self.bytes += o.size
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, rate=self._rate())
+            if o.status == "failed":
+                self.bar.console.print(f"[yellow]skipped[/] {o.path}: {o.reason}")
+        elif self.enabled and self.n:
+            what = f"failed: {o.reason}" if o.status == "failed" else f"{o.status} ({o.chunks} pieces, {o.seconds:.1f}s)"
+            self.console.print(f"[{self.done}/{self.n}] {o.path}: {what}", highlight=False, soft_wrap=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def index_folder(root: str | os.PathLike[str], store: str | Store | None = None, *, embedder=None,
+                 dims: int | None = None, progress: bool = False) -> IndexReport:
+    """Index ``root`` into ``store`` (a path or store spec, see :func:`omniembed.store.open_store`)."""
+    from .store import open_store
+
+    st = store if isinstance(store, Store) else open_store(store)
+    try:
+        return Indexer(st, embedder, dims=dims).run(root, progress=progress)
+    finally:
+        if not isinstance(store, Store):
+            st.close()
