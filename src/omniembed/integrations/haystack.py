@@ -34,7 +34,7 @@ from ._backend import Backend, make_backend, require
 require("haystack", "haystack", "omniembed.integrations.haystack")
 
 from haystack import Document, component, default_from_dict, default_to_dict  # noqa: E402
-from haystack.utils import Secret  # noqa: E402
+from haystack.utils import Secret, deserialize_secrets_inplace  # noqa: E402
 
 __all__ = ["OmniEmbedTextEmbedder", "OmniEmbedDocumentEmbedder"]
 
@@ -44,6 +44,13 @@ try:  # Haystack ≥ 2.2x refuses to load classes from modules off its allowlist
     allow_deserialization_module(__name__)
 except ImportError:  # older Haystack: no allowlist
     pass
+
+
+def _with_secret(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a component dict with its ``api_key`` turned back into a ``Secret`` (not in place)."""
+    params = dict(data.get("init_parameters", {}))
+    deserialize_secrets_inplace(params, keys=["api_key"])
+    return {**data, "init_parameters": params}
 
 
 def _default_key() -> Secret:
@@ -90,7 +97,7 @@ class _Base:
         return dict(
             base_url=self.base_url,
             model=self.model,
-            api_key=self.api_key,
+            api_key=self.api_key.to_dict(),  # an env-var reference; token secrets refuse to serialise
             output_dimensionality=self.output_dimensionality,
             task_type=self.task_type.value,
             prefix=self.prefix,
@@ -135,7 +142,7 @@ class OmniEmbedTextEmbedder(_Base):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "OmniEmbedTextEmbedder":
-        return default_from_dict(cls, data)
+        return default_from_dict(cls, _with_secret(data))
 
     def _check(self, text: Any) -> str:
         if not isinstance(text, str):
@@ -223,7 +230,7 @@ class OmniEmbedDocumentEmbedder(_Base):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "OmniEmbedDocumentEmbedder":
-        return default_from_dict(cls, data)
+        return default_from_dict(cls, _with_secret(data))
 
     def _content(self, doc: Document) -> ContentLike:
         """One document → one content: [text] + [media], interleaved when both are present."""
