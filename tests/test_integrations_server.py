@@ -146,7 +146,7 @@ def test_langchain_google_genai_embeddings_with_base_url(server, embedder):
     assert rank(asyncio.run(small.aembed_query(QUERIES[1][0])), vecs)[0] == QUERIES[1][1]
 
 
-def test_langchain_openai_embeddings_with_base_url(server):
+def test_langchain_openai_embeddings_with_base_url(server, embedder):
     from langchain_openai import OpenAIEmbeddings
 
     # check_embedding_ctx_length=False: send strings. The default tokenizes with tiktoken (which downloads
@@ -162,6 +162,14 @@ def test_langchain_openai_embeddings_with_base_url(server):
     )
     vecs = asyncio.run(small.aembed_documents(DOCS))
     assert {len(v) for v in vecs} == {128}
+    # the OpenAI dialect has no task types: omniembed's `task_type` extension goes through extra_body
+    queries = OpenAIEmbeddings(
+        model="omniembed-lite", api_key=KEY, base_url=f"{server.url}/v1", check_embedding_ctx_length=False,
+        model_kwargs={"extra_body": {"task_type": "RETRIEVAL_QUERY"}},
+    )
+    direct = embedder.embed(QUERIES[0][0], task_type="RETRIEVAL_QUERY")[0]
+    assert np.allclose(queries.embed_query(QUERIES[0][0]), direct, atol=1e-4)
+    assert np.allclose(openai.embed_documents([DOCS[0]])[0], embedder.embed(DOCS[0])[0], atol=1e-4)
 
 
 def test_llama_index_openai_embedding_with_api_base(server):
