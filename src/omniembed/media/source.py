@@ -98,6 +98,8 @@ def modality_of(mime: str) -> str:
 
 def sniff(head: bytes) -> str | None:
     """The MIME type the first bytes (≥ 64 of them) show, or None when they show no known binary type."""
+    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return None  # a text byte-order mark (0xFFFE would otherwise pass for an MPEG audio frame sync)
     if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
         return "application/pdf"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):

@@ -1,0 +1,28 @@
+"""Run every benchmark: ``.venv/bin/python -m bench [--quick]`` (or ``make bench``).
+
+Each ``bench/bench_*.py`` runs in its own process (so peak-memory figures stay separate) and prints
+ratios against a baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    extra = sys.argv[1:]
+    failed = []
+    for mod in sorted(Path(__file__).parent.glob("bench_*.py")):
+        name = f"bench.{mod.stem}"
+        print(f"\n=== {name} ===", flush=True)
+        if subprocess.run([sys.executable, "-m", name, *extra]).returncode:
+            failed.append(name)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
