@@ -243,3 +243,17 @@ def test_duration_and_time_limits(media):
     # the decoder's time limit
     with pytest.raises(DecodeTimeout):
         audio.extract(_src(media["padded"]), _ctx(Limits(decode_timeout_s=0.0)))
+
+
+def test_cli_transcribe_prints_timestamped_windows(media):
+    from typer.testing import CliRunner
+
+    from omniembed.cli import app
+
+    res = CliRunner().invoke(app, ["transcribe", "--json", "--language", "de", str(media["de"])])
+    assert res.exit_code == 0, res.output
+    (out,) = json.loads(res.stdout)
+    assert out["modality"] == "audio"
+    (seg,) = out["segments"]
+    assert seg["language"] == "de" and seg["source"] == "asr" and 0 <= seg["start_s"] < seg["end_s"] < 6
+    assert "berlin" in seg["text"].lower()

@@ -342,6 +342,58 @@ def demo(
         _fail(exc)
 
 
+@app.command()
+def transcribe(
+    files: List[Path] = typer.Argument(..., help="Audio or video files (any format ffmpeg reads)."),
+    language: Optional[str] = typer.Option(None, "--language", "-l", help="Spoken language (ISO code); default: detect."),
+    languages: Optional[str] = typer.Option(None, "--languages", help="Restrict detection, e.g. en,de,fr."),
+    translate: bool = typer.Option(False, "--translate", help="Whisper's English translation instead of a transcript."),
+    beam: int = typer.Option(1, "--beam", help="Beam size: 1 = greedy (fast), 5 = Whisper's default."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show what the lite profile hears and reads in audio/video: timestamped windows, language, OCR."""
+    from .evidence import MediaContext
+    from .media import extract
+    from .media.source import Limits, MediaSource
+
+    opts: dict = {"beam_size": beam, "task": "translate" if translate else "transcribe"}
+    if language:
+        opts["language"] = language
+    if languages:
+        opts["languages"] = [x.strip() for x in languages.split(",") if x.strip()]
+    out = []
+    for f in files:
+        try:
+            src = MediaSource.from_path(f, None, Limits())
+            with console.status(f"reading {f.name}…") as status:
+                ctx = MediaContext(limits=Limits(), asr_options=opts, progress=lambda m: status.update(m))
+                ev = extract(src, ctx)
+        except OmniEmbedError as exc:
+            _fail(exc)
+            return
+        rows = [
+            {"start_s": s.start_s, "end_s": s.end_s, "source": s.source, "language": s.language, "text": s.text}
+            for s in ev.segments
+        ]
+        out.append({"file": str(f), "modality": ev.modality, "flags": sorted(ev.flags), "notes": ev.notes, "segments": rows})
+        if not as_json:
+            table = Table(title=f"{f.name} ({ev.modality})", show_lines=True)
+            for col in ("start", "end", "source", "lang", "text"):
+                table.add_column(col)
+            for r in rows:
+                table.add_row(
+                    f"{r['start_s']:.1f}" if r["start_s"] is not None else "",
+                    f"{r['end_s']:.1f}" if r["end_s"] is not None else "",
+                    r["source"], r["language"] or "", r["text"],
+                )
+            console.print(table)
+            for note in ev.notes:
+                console.print(f"[dim]{note}[/]", highlight=False)
+    if as_json:
+        json.dump(out, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+
+
 def main() -> None:
     app()
 
