@@ -19,7 +19,8 @@ import pytest
 
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
-from integrations_support import DOCS, QUERIES, ServerProcess, rank  # noqa: E402
+from integrations_support import DOCS, QUERIES, rank  # noqa: E402
+from server_harness import ServerProcess  # noqa: E402
 from omniembed.errors import InvalidInput, OmniEmbedError  # noqa: E402
 
 KEY = "integration-test-key"
@@ -27,14 +28,13 @@ KEY = "integration-test-key"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    proc = ServerProcess(
+    with ServerProcess(
+        tmp_path_factory.mktemp("server-data"),
         "--api-key", KEY,
-        "--data-dir", str(tmp_path_factory.mktemp("server-data")),
         "--model-alias", "gemini-embedding-2",
         "--model-alias", "text-embedding-3-small",
-    )
-    yield proc
-    proc.stop()
+    ) as proc:
+        yield proc
 
 
 def assert_ranks(query_vecs, doc_vecs):
