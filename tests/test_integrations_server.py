@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
 from integrations_support import DOCS, QUERIES, rank  # noqa: E402
 from server_harness import ServerProcess  # noqa: E402
+from omniembed import Part  # noqa: E402
 from omniembed.errors import InvalidInput, OmniEmbedError  # noqa: E402
 
 KEY = "integration-test-key"
@@ -60,17 +62,26 @@ def test_langchain_adapter_over_the_server_matches_in_process(server, embedder):
         assert asyncio.run(store.asimilarity_search(q, k=1))[0].page_content == DOCS[want]
 
 
-def test_server_mode_sends_local_files_inline_and_keeps_error_types(server, embedder, tmp_path):
+def test_server_mode_sends_local_files_inline_references_uploads_and_keeps_error_types(server, embedder, tmp_path):
     from omniembed.integrations._backend import RemoteBackend
 
     note = tmp_path / "note.txt"
     note.write_text(DOCS[3], encoding="utf-8")
     backend = RemoteBackend(server.url, api_key=KEY)
-    from pathlib import Path
-
     vec = backend.embed([Path(note)], task_type="RETRIEVAL_DOCUMENT")
     assert np.allclose(vec[0], embedder.embed(DOCS[3])[0], atol=1e-4)
     assert backend.profile_info() == ("omniembed-lite-1", 384)
+
+    # a file uploaded with the Files API is referenced, not re-sent
+    from google import genai
+    from google.genai import types
+
+    sdk = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=server.url, api_version="v1beta"))
+    uploaded = sdk.files.upload(file=str(note), config=types.UploadFileConfig(mime_type="text/plain"))
+    by_ref = backend.embed([Part.from_uri(uploaded.name, "text/plain")], task_type="RETRIEVAL_DOCUMENT")
+    assert np.allclose(by_ref[0], vec[0], atol=1e-4)
+    with pytest.raises(InvalidInput, match="no such file"):
+        backend.embed([tmp_path / "missing.png"], task_type="RETRIEVAL_DOCUMENT")
 
     with pytest.raises(InvalidInput, match="output_dimensionality|out of range"):
         backend.embed(["x"], task_type="RETRIEVAL_DOCUMENT", output_dimensionality=5)

@@ -6,16 +6,12 @@ naming the pip extra (``pip install 'omniembed[langchain]'`` …). Every adapter
 in-process engine (pass an :class:`omniembed.Embedder`, or nothing) or on an ``omniembed serve``
 instance (pass ``base_url=``).
 
-=============================  ==========================================  ============
-adapter                        module                                      extra
-=============================  ==========================================  ============
-``OmniEmbedEmbeddings``        ``omniembed.integrations.langchain``        ``langchain``
-``OmniEmbedMultiModalEmbedding``  ``omniembed.integrations.llamaindex``    ``llamaindex``
-``OmniEmbedTextEmbedder``,     ``omniembed.integrations.haystack``         ``haystack``
-``OmniEmbedDocumentEmbedder``
-``OmniEmbedEmbeddingFunction``  ``omniembed.integrations.chroma``          ``chroma``
-Qdrant / LanceDB helpers       ``omniembed.integrations.qdrant`` / ``.lancedb``  ``store``
-=============================  ==========================================  ============
+- ``OmniEmbedEmbeddings`` — ``omniembed.integrations.langchain`` (extra ``langchain``)
+- ``OmniEmbedMultiModalEmbedding`` — ``omniembed.integrations.llamaindex`` (extra ``llamaindex``)
+- ``OmniEmbedTextEmbedder``, ``OmniEmbedDocumentEmbedder`` — ``omniembed.integrations.haystack`` (``haystack``)
+- ``OmniEmbedEmbeddingFunction`` — ``omniembed.integrations.chroma`` (extra ``chroma``)
+- ``OmniEmbedQdrant`` — ``omniembed.integrations.qdrant`` (extra ``store``)
+- ``OmniEmbedLanceEmbeddings`` — ``omniembed.integrations.lancedb`` (extra ``store``)
 
 The names above can also be imported from this package directly; the framework is imported then.
 """
@@ -31,6 +27,8 @@ _LAZY = {
     "OmniEmbedTextEmbedder": "haystack",
     "OmniEmbedDocumentEmbedder": "haystack",
     "OmniEmbedEmbeddingFunction": "chroma",
+    "OmniEmbedQdrant": "qdrant",
+    "OmniEmbedLanceEmbeddings": "lancedb",
 }
 
 __all__ = sorted(_LAZY)

@@ -290,18 +290,25 @@ def content_to_json(content: Content) -> dict[str, Any]:
             parts.append({"text": part.text})
         elif part.inline_data is not None:
             parts.append(_inline(part.inline_data.data, part.inline_data.mime_type))
+        elif part.file_data.file_uri.startswith(_SERVER_REFS):
+            # A file the server knows (uploaded with the Files API, or a URI it may resolve): pass it on.
+            ref = part.file_data
+            file_data = {"fileUri": ref.file_uri}
+            if ref.mime_type:
+                file_data["mimeType"] = ref.mime_type
+            parts.append({"fileData": file_data})
         else:
+            # A local file: the server cannot read this machine's disk, so send the bytes.
             ref = part.file_data
             path = Path(ref.file_uri[len("file://") :] if ref.file_uri.startswith("file://") else ref.file_uri)
-            if path.is_file():
-                # The server cannot read this machine's files: send the bytes.
-                parts.append(_inline(path.read_bytes(), ref.mime_type))
-            else:
-                file_data = {"fileUri": ref.file_uri}
-                if ref.mime_type:
-                    file_data["mimeType"] = ref.mime_type
-                parts.append({"fileData": file_data})
+            if not path.expanduser().is_file():
+                raise InvalidInput(f"no such file: {path}")
+            parts.append(_inline(path.expanduser().read_bytes(), ref.mime_type))
     return {"parts": parts}
+
+
+#: fileUri prefixes that name files on the server side, not on this machine.
+_SERVER_REFS = ("files/", "http://", "https://", "gs://")
 
 
 def _inline(data: bytes, mime_type: str | None) -> dict[str, Any]:
