@@ -113,7 +113,23 @@ def test_huge_body_is_413_and_corrupt_media_is_4xx(http):
     r = http.post(EMBED, json={"content": {"parts": [{"inlineData": {"mimeType": "application/x-elf",
                                                                       "data": not_media}}]}})
     _gemini_error(r, 415, "INVALID_ARGUMENT")
+    bomb = _bomb_png()
+    r = http.post(EMBED, json={"content": {"parts": [{"inlineData": {"mimeType": "image/png",
+                                                                      "data": base64.b64encode(bomb).decode()}}]}})
+    _gemini_error(r, 413)
     _still_serving(http)
+
+
+def _bomb_png() -> bytes:
+    """A 200-byte PNG whose header claims 60,000 × 60,000 pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60_000, 60_000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
 
 
 def test_ten_thousand_parts_is_rejected_quickly(http):

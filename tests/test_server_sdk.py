@@ -244,3 +244,19 @@ def test_metrics_and_health(server):
     assert 'omniembed_http_requests_total{dialect="openai",route="/v1/embeddings",status="200"}' in text
     assert "omniembed_batch_contents_count" in text and "omniembed_queue_depth" in text
     assert "omniembed_ready 1.0" in text
+
+
+def test_genai_resumable_upload_in_several_chunks(gclient):
+    """A file over the SDK's 8 MiB chunk size travels as several upload requests at increasing offsets."""
+    import hashlib
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(16_000 * 300, dtype=np.int16), 16_000, format="WAV", subtype="PCM_16")  # ~9.6 MB
+    data = buf.getvalue()
+    assert len(data) > 8 * 1024 * 1024
+    f = gclient.files.upload(file=io.BytesIO(data), config={"mime_type": "audio/wav"})
+    assert f.size_bytes == len(data) and f.state.name == "ACTIVE"
+    assert base64.b64decode(f.sha256_hash) == hashlib.sha256(data).digest()
+    gclient.files.delete(name=f.name)
