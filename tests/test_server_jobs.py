@@ -10,7 +10,6 @@ import time
 
 import httpx
 import numpy as np
-import pytest
 
 from server_harness import ServerProcess
 

@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -42,6 +42,9 @@ from .errors import ApiError, gemini_body, is_openai_path, openai_body, to_api_e
 from .files import FileStore, ServerFileResolver
 from .jobs import JobStore
 from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from .gemini import RequestBudget
 
 __all__ = ["ServerConfig", "Services", "create_app", "RouterLike"]
 
@@ -131,6 +134,12 @@ class Services:
                 out[i] = res[pos : pos + n]
                 pos += n
         return out
+
+    def budget(self) -> "RequestBudget":
+        """A fresh per-HTTP-request budget (parts count, inline bytes)."""
+        from .gemini import RequestBudget
+
+        return RequestBudget(self.config.max_parts, self.config.limits.max_inline_bytes)
 
     async def read_json(self, request: Request) -> Any:
         body = await request.body()

@@ -181,15 +181,13 @@ def embedding_json(result: EmbeddingResult) -> dict:
 # --- async batch jobs ------------------------------------------------------------------------------
 def make_job_processor(services: "Services") -> Callable[[list[dict]], list[dict]]:
     """The job runner's callback: stored request JSON → Gemini responses (or per-item errors)."""
-    limits = services.config.limits
 
     def process(items: list[dict]) -> list[dict]:
         out: list[dict | None] = [None] * len(items)
         reqs, where = [], []
         for i, item in enumerate(items):
             try:
-                budget = RequestBudget(services.config.max_parts, limits.max_inline_bytes)
-                reqs.append(parse_request(item, "request", budget))
+                reqs.append(parse_request(item, "request", services.budget()))
                 where.append(i)
             except Exception as exc:  # noqa: BLE001 - every item error is reported on the item
                 out[i] = gemini_body(to_api_error(exc))
@@ -245,9 +243,8 @@ def _job_items(services: "Services", body: Any) -> tuple[str | None, list[dict],
             items.append(req)
             metas.append(r.get("metadata"))
         file_id = None
-    limits = services.config.limits
     for i, req in enumerate(items):  # validate now: a malformed job is a 400, not a failed job later
-        parse_request(req, f"requests[{i}].request", RequestBudget(services.config.max_parts, limits.max_inline_bytes))
+        parse_request(req, f"requests[{i}].request", services.budget())
     return (name if isinstance(name, str) else None), items, metas, file_id
 
 
@@ -255,9 +252,6 @@ def _job_items(services: "Services", body: Any) -> tuple[str | None, list[dict],
 def create_router(services: "Services") -> APIRouter:
     r = APIRouter()
     catalog = services.catalog
-
-    def budget() -> RequestBudget:
-        return RequestBudget(services.config.max_parts, services.config.limits.max_inline_bytes)
 
     def ok(payload: dict) -> JSONResponse:
         return JSONResponse(payload, headers={"x-omniembed-model": services.profile.id})
@@ -282,12 +276,12 @@ def create_router(services: "Services") -> APIRouter:
         if method == "embedContent":
             if isinstance(body, dict):
                 _check_model(services, body.get("model"), model, "request")
-            req = parse_request(body, "request", budget())
+            req = parse_request(body, "request", services.budget())
             res = await services.embed(req)
             services.metrics.count_contents("gemini", 1)
             return ok({"embedding": embedding_json(res[0])})
         if method == "batchEmbedContents":
-            reqs = parse_batch(services, body, model, budget())
+            reqs = parse_batch(services, body, model, services.budget())
             results = await services.embed_many(reqs)
             services.metrics.count_contents("gemini", len(reqs))
             return ok({"embeddings": [embedding_json(rs[0]) for rs in results]})

@@ -157,8 +157,7 @@ def create_router(services: "Services") -> APIRouter:
             raise ApiError(400, f"dimensions must be an integer, not {dims!r}", param="dimensions")
         if "input" not in body:
             raise ApiError(400, "input is required", param="input")
-        budget = RequestBudget(services.config.max_parts, services.config.limits.max_inline_bytes)
-        contents = parse_input(body["input"], budget)
+        contents = parse_input(body["input"], services.budget())
         # omniembed extension: "task_type" (Gemini's eight); OpenAI has none, so the default is a document.
         task = TaskType.parse(body.get("task_type"))
         results = await services.embed(EmbedRequest(contents, task_type=task, output_dimensionality=dims))

@@ -1,0 +1,250 @@
+"""The search page over an index store: ``omniembed serve --store PATH``, then open ``/search``.
+
+Routes (one FastAPI ``APIRouter``, mounted into the API server or a small app of its own):
+
+=================================  =========================================================================
+``GET  /search``                   the page: a query box, a drop-a-file box, results with previews
+``GET  /search/api/query?q=``      JSON hits (``type`` repeatable, ``k``, ``chunks``)
+``POST /search/api/query``         the same for a dropped file (multipart field ``file``): query by media
+``GET  /search/api/info``          the store's profile, size, roots and file count
+``GET  /search/media/{root}/{p}``  an indexed file (HTTP Range, so players can seek to ``#t=start``)
+``GET  /search/thumb/{root}/{p}``  a PNG preview: a PDF page (``?page=N``, pypdfium2) or an image
+=================================  =========================================================================
+
+Only files that are indexed and lie inside an indexed folder are ever served: the path is resolved
+(``..`` and symlinks included) and must stay inside its root and be in the store's manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mimetypes
+import os
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Optional
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import OmniEmbedError
+from ..store import Store, file_id_for, open_store
+
+__all__ = ["create_router", "create_search_app", "PREFIX"]
+
+PREFIX = "/search"
+_THUMB_WIDTH = 360
+_MAX_QUERY_UPLOAD = 64 * 1024**2
+_pdf_lock = threading.Lock()  # pdfium is not thread-safe
+
+
+def root_key(root: str) -> str:
+    """The short, stable URL key of an indexed folder."""
+    return hashlib.sha1(root.encode("utf-8")).hexdigest()[:12]
+
+
+def _static(name: str) -> bytes:
+    return (Path(__file__).resolve().parent / "static" / name).read_bytes()
+
+
+@lru_cache(maxsize=256)
+def _thumbnail(path: str, mtime_ns: int, modality: str, page: int, width: int) -> bytes:
+    from PIL import Image, ImageOps
+
+    if modality == "pdf":
+        import pypdfium2 as pdfium
+
+        with _pdf_lock:
+            pdf = pdfium.PdfDocument(path)
+            try:
+                n = len(pdf)
+                pg = pdf[min(max(page, 1), n) - 1]
+                img = pg.render(scale=width / max(pg.get_width(), 1.0)).to_pil()
+                pg.close()
+            finally:
+                pdf.close()
+    else:
+        with Image.open(path) as im:
+            im.draft("RGB", (width * 2, width * 2))
+            img = ImageOps.exif_transpose(im).convert("RGB")
+            img.thumbnail((width, width * 2))
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+class _Index:
+    """The store plus a short-lived cache of its manifest (which files may be served)."""
+
+    def __init__(self, store: Store, ttl: float = 3.0):
+        self.store = store
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._at = 0.0
+        self._files: dict = {}
+        self._roots: dict[str, str] = {}
+        self.searcher = None
+
+    def refresh(self) -> None:
+        with self._lock:
+            if time.monotonic() - self._at < self.ttl:
+                return
+            files = self.store.files()
+            self._files = files
+            self._roots = {root_key(e.root): e.root for e in files.values()}
+            self._at = time.monotonic()
+
+    def roots(self) -> dict[str, str]:
+        self.refresh()
+        return self._roots
+
+    def resolve(self, key: str, rel: str):
+        """The manifest entry and real path of ``rel`` under root ``key``; 404 for anything else."""
+        self.refresh()
+        root = self._roots.get(key)
+        if root is None:
+            raise HTTPException(404, "no such indexed folder")
+        root_p = Path(root).resolve()
+        try:
+            target = (root_p / rel).resolve()
+        except (OSError, ValueError):
+            raise HTTPException(404, "no such indexed file") from None
+        if not target.is_relative_to(root_p):
+            raise HTTPException(404, "no such indexed file")  # path traversal: never leave the root
+        entry = self._files.get(file_id_for(root, target.relative_to(root_p).as_posix()))
+        if entry is None or not target.is_file():
+            raise HTTPException(404, "no such indexed file")
+        return entry, target
+
+
+def _hit_json(hit, prefix: str) -> dict[str, Any]:
+    d = hit.to_dict()
+    base = f"{prefix}/media/{root_key(hit.root)}/{quote(hit.rel_path)}"
+    d["media_url"] = base
+    d["name"] = Path(hit.rel_path).name
+    d.pop("path", None)  # absolute paths stay on the server
+    d.pop("root", None)
+    if hit.modality in ("pdf", "image"):
+        d["thumb_url"] = f"{prefix}/thumb/{root_key(hit.root)}/{quote(hit.rel_path)}" + (
+            f"?page={hit.page}" if hit.page else ""
+        )
+    return d
+
+
+def create_router(store: Store | str | os.PathLike[str], services=None, *, prefix: str = PREFIX,
+                  embedder=None) -> APIRouter:
+    """The search page and its JSON API over ``store`` (a :class:`~omniembed.store.Store` or a store
+    spec such as a LanceDB folder). With ``services`` (the API server's), queries are embedded through
+    the server's batching queue; otherwise through an :class:`omniembed.Embedder` of the store's profile."""
+    from ..search import Searcher
+
+    st = store if isinstance(store, Store) else open_store(store)
+    idx = _Index(st)
+    router = APIRouter()
+
+    def searcher() -> Searcher:
+        if idx.searcher is None:
+            idx.searcher = Searcher(st, embedder=embedder)
+        return idx.searcher
+
+    async def query_vector(part) -> Any:
+        s = searcher()
+        if services is None or services.profile.id != s.info.profile:
+            return await run_in_threadpool(s.embed_query, part)
+        from ..types import Content, EmbedRequest
+
+        dims = None if s.info.dims == services.profile.native_dim else s.info.dims
+        task = "RETRIEVAL_QUERY" if part.text is not None else "SEMANTIC_SIMILARITY"
+        res = await services.embed(EmbedRequest([Content(parts=[part])], task_type=task, output_dimensionality=dims))
+        return res[0].vector
+
+    async def run(part, text: Optional[str], k: int, types: list[str], chunks: bool) -> dict:
+        t0 = time.perf_counter()
+        try:
+            vec = await query_vector(part)
+            hits = await run_in_threadpool(
+                lambda: searcher().search(text if text is not None else part, k=k, modalities=types,
+                                          chunks=chunks, vector=vec)
+            )
+        except OmniEmbedError as exc:
+            raise HTTPException(getattr(exc, "http_status", 400), str(exc)) from None
+        return {"query": text, "k": k, "types": types, "took_ms": round((time.perf_counter() - t0) * 1000, 1),
+                "hits": [_hit_json(h, prefix) for h in hits]}
+
+    @router.get(prefix, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(_static("search.html").decode("utf-8").replace("{{PREFIX}}", prefix))
+
+    @router.get(prefix + "/static/{name}", include_in_schema=False)
+    async def static(name: str) -> Response:
+        if name not in ("search.js", "search.css"):
+            raise HTTPException(404, "not found")
+        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        return Response(_static(name), media_type=f"{kind}; charset=utf-8")
+
+    @router.get(prefix + "/api/info")
+    async def info() -> dict:
+        s = await run_in_threadpool(searcher)
+        roots = await run_in_threadpool(idx.roots)
+        return {"profile": s.info.profile, "dimensions": s.info.dims, "backend": s.info.backend,
+                "files": len(idx._files), "roots": [{"key": k, "name": Path(r).name} for k, r in roots.items()]}
+
+    @router.get(prefix + "/api/query")
+    async def query_get(q: str = Query(..., min_length=1, max_length=4000), k: int = Query(10, ge=1, le=100),
+                        type: list[str] = Query([]), chunks: bool = False) -> dict:  # noqa: A002
+        from ..types import Part
+
+        if not q.strip():
+            raise HTTPException(400, "empty query")
+        return await run(Part(text=q), q, k, [t for t in type if t], chunks)
+
+    @router.post(prefix + "/api/query")
+    async def query_post(request: Request, file: UploadFile = File(...), k: int = Query(10, ge=1, le=100),
+                         type: list[str] = Query([]), chunks: bool = False) -> dict:  # noqa: A002
+        from ..types import Part
+
+        data = await file.read(_MAX_QUERY_UPLOAD + 1)
+        if len(data) > _MAX_QUERY_UPLOAD:
+            raise HTTPException(413, f"a query file may be at most {_MAX_QUERY_UPLOAD // 1024**2} MiB")
+        if not data:
+            raise HTTPException(400, "the dropped file is empty")
+        return await run(Part.from_bytes(data), None, k, [t for t in type if t], chunks)
+
+    @router.get(prefix + "/media/{key}/{rel:path}", include_in_schema=False)
+    async def media(key: str, rel: str) -> FileResponse:
+        entry, target = await run_in_threadpool(idx.resolve, key, rel)
+        mime = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return FileResponse(target, media_type=mime, headers={"Cache-Control": "no-cache"})
+
+    @router.get(prefix + "/thumb/{key}/{rel:path}", include_in_schema=False)
+    async def thumb(key: str, rel: str, page: int = Query(1, ge=1), w: int = Query(_THUMB_WIDTH, ge=64, le=1024)):
+        entry, target = await run_in_threadpool(idx.resolve, key, rel)
+        if entry.modality not in ("pdf", "image"):
+            raise HTTPException(404, "no preview for this type")
+        try:
+            png = await run_in_threadpool(_thumbnail, str(target), target.stat().st_mtime_ns, entry.modality, page, w)
+        except Exception as exc:  # noqa: BLE001 — a broken file gets no preview, not a 500 page
+            raise HTTPException(422, f"cannot render a preview: {exc}") from None
+        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=300"})
+
+    return router
+
+
+def create_search_app(store: Store | str | os.PathLike[str], *, embedder=None) -> FastAPI:
+    """A small app with only the search page (tests, or a search page without the embedding API)."""
+    app = FastAPI(title="omniembed search", docs_url=None, redoc_url=None)
+    app.include_router(create_router(store, embedder=embedder))
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse(PREFIX)
+
+    return app
+
+
+RouterFactory = Callable[[Any], APIRouter]
