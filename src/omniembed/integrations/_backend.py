@@ -107,14 +107,28 @@ class LocalBackend:
 
         return get_profile(self._profile).id
 
-    def embed(self, items, *, task_type, output_dimensionality=None, title=None) -> np.ndarray:
+    def embed(
+        self,
+        items: Sequence[ContentLike],
+        *,
+        task_type: str | TaskType,
+        output_dimensionality: int | None = None,
+        title: str | None = None,
+    ) -> np.ndarray:
         if not items:
             return np.zeros((0, output_dimensionality or 0), dtype=np.float32)
         return self.embedder.embed(
             list(items), task_type=task_type, output_dimensionality=output_dimensionality, title=title
         )
 
-    async def aembed(self, items, *, task_type, output_dimensionality=None, title=None) -> np.ndarray:
+    async def aembed(
+        self,
+        items: Sequence[ContentLike],
+        *,
+        task_type: str | TaskType,
+        output_dimensionality: int | None = None,
+        title: str | None = None,
+    ) -> np.ndarray:
         # The engine is synchronous, CPU-bound and thread-safe: run it off the event loop.
         return await asyncio.to_thread(
             self.embed, items, task_type=task_type, output_dimensionality=output_dimensionality, title=title
@@ -163,7 +177,13 @@ class RemoteBackend:
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.api_key} if self.api_key else {}
 
-    def _bodies(self, items, task_type, output_dimensionality, title) -> list[dict]:
+    def _bodies(
+        self,
+        items: Sequence[ContentLike],
+        task_type: str | TaskType,
+        output_dimensionality: int | None,
+        title: str | None,
+    ) -> list[dict]:
         from ..embedder import to_content
 
         task = TaskType.parse(task_type).value
@@ -183,7 +203,7 @@ class RemoteBackend:
             {"requests": requests[i : i + self.batch_size]} for i in range(0, len(requests), self.batch_size)
         ]
 
-    def _parse(self, response) -> list[list[float]]:
+    def _parse(self, response: Any) -> list[list[float]]:
         if response.status_code != 200:
             raise remote_error(response)
         try:
@@ -197,7 +217,14 @@ class RemoteBackend:
             raise OmniEmbedError(f"the server returned {len(rows)} vectors for {n} inputs")
         return np.asarray(rows, dtype=np.float32).reshape(n, -1)
 
-    def embed(self, items, *, task_type, output_dimensionality=None, title=None) -> np.ndarray:
+    def embed(
+        self,
+        items: Sequence[ContentLike],
+        *,
+        task_type: str | TaskType,
+        output_dimensionality: int | None = None,
+        title: str | None = None,
+    ) -> np.ndarray:
         import httpx
 
         if not items:
@@ -213,7 +240,14 @@ class RemoteBackend:
             rows.extend(self._parse(response))
         return self._matrix(rows, len(items))
 
-    async def aembed(self, items, *, task_type, output_dimensionality=None, title=None) -> np.ndarray:
+    async def aembed(
+        self,
+        items: Sequence[ContentLike],
+        *,
+        task_type: str | TaskType,
+        output_dimensionality: int | None = None,
+        title: str | None = None,
+    ) -> np.ndarray:
         import httpx
 
         if not items:
@@ -269,7 +303,7 @@ _STATUS_ERRORS: dict[int, type[OmniEmbedError]] = {
 }
 
 
-def remote_error(response) -> OmniEmbedError:
+def remote_error(response: Any) -> OmniEmbedError:
     """A server error response (Gemini shape ``{"error": {code, message, status}}``) → typed exception."""
     try:
         err = response.json().get("error", {})
