@@ -233,7 +233,8 @@ class AsrSegment:
     end: float
     text: str
     language: str | None = None
-    avg_logprob: float = 0.0
+    avg_logprob: float = 0.0  # Whisper's mean token log-probability: exp() is a confidence in (0, 1]
+    language_probability: float = 1.0  # how sure language identification was (1.0 when given)
 
 
 @dataclass
@@ -283,7 +284,12 @@ class Asr:
             )
             out = [
                 AsrSegment(
-                    offset_s + float(s.start), offset_s + float(s.end), s.text.strip(), info.language, float(s.avg_logprob)
+                    offset_s + float(s.start),
+                    offset_s + float(s.end),
+                    s.text.strip(),
+                    info.language,
+                    float(s.avg_logprob),
+                    float(info.language_probability or 1.0) if language is None else 1.0,
                 )
                 for s in segments
                 if s.text.strip()
