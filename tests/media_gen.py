@@ -9,8 +9,20 @@ import subprocess
 from pathlib import Path
 
 from conftest import require_binary
+from omniembed.evidence import MediaContext
+from omniembed.media.source import Limits, MediaSource
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def source(path: Path, declared: str | None = None, limits: Limits | None = None) -> MediaSource:
+    """A file as the engine would see it (type sniffed from its bytes)."""
+    return MediaSource.from_path(path, declared, limits or Limits())
+
+
+def context(limits: Limits | None = None, **asr_options) -> MediaContext:
+    """What a pipeline gets from the engine: limits and ASR options."""
+    return MediaContext(limits=limits or Limits(), asr_options=asr_options)
 
 
 def run(*args: str) -> None:

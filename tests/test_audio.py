@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from media_gen import concat, convert, ffmpeg, speak, with_silence
+from media_gen import context as _ctx
+from media_gen import source as _src
 from omniembed import Part
 from omniembed.encoders.asr import SAMPLE_RATE, AsrOptions, model_dir
 from omniembed.errors import DecodeError, DecodeTimeout, InvalidInput, MediaTooLarge, UnsupportedMediaType
-from omniembed.evidence import MediaContext
 from omniembed.media import audio
 from omniembed.media.source import Limits, MediaSource
 
@@ -38,14 +39,6 @@ def media(tmp_path_factory) -> dict[str, Path]:
         [with_silence(m["budget"], d / "b1.wav", 2.0, 3.0), m["garden"]], d / "padded.wav"
     )
     return m
-
-
-def _src(path: Path, declared: str | None = None, limits: Limits | None = None) -> MediaSource:
-    return MediaSource.from_path(path, declared, limits or Limits())
-
-
-def _ctx(limits: Limits | None = None, **asr) -> MediaContext:
-    return MediaContext(limits=limits or Limits(), asr_options=asr)
 
 
 def _words(text: str) -> set[str]:

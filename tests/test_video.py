@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from media_gen import context as _ctx
 from media_gen import convert, slide_video, speak
+from media_gen import source as _src
 from omniembed import Part
 from omniembed.errors import DecodeError, MediaTooLarge, UnsupportedMediaType
-from omniembed.evidence import MediaContext
 from omniembed.media import video
 from omniembed.media.source import Limits, MediaSource
 
@@ -38,14 +39,6 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         # MKV (H.264 + Opus): narration only over a blank picture
         "mkv": slide_video(d / "c.mkv", [], 5, narration=talk_b, acodec=("-c:a", "libopus", "-b:a", "32k")),
     }
-
-
-def _ctx(limits: Limits | None = None, **asr) -> MediaContext:
-    return MediaContext(limits=limits or Limits(), asr_options=asr)
-
-
-def _src(path: Path, declared: str | None = None, limits: Limits | None = None) -> MediaSource:
-    return MediaSource.from_path(path, declared, limits or Limits())
 
 
 def _norm(text: str) -> str:

@@ -184,6 +184,10 @@ class AsrOptions:
         language: ISO code ("en", "de"…) to skip language identification; None = detect it.
         languages: restrict identification to these codes (e.g. ("en", "de", "fr")) when you know which
             languages your recordings use; the most probable of them is chosen.
+        lid_candidates: when identification is unsure (probability below ``lid_threshold``), decode
+            the block in this many of the most probable languages and keep the transcript Whisper
+            itself scores best (mean token log-probability). 1 = trust identification as is.
+        lid_threshold: the identification probability below which ``lid_candidates`` applies.
         task: "transcribe" (text in the spoken language) or "translate" (Whisper's English translation).
         beam_size: 1 = greedy (fast); 5 = Whisper's default beam search (~1.5–2× slower).
         vad: skip non-speech with Silero VAD before decoding.
@@ -199,6 +203,8 @@ class AsrOptions:
 
     language: str | None = None
     languages: tuple[str, ...] | None = None
+    lid_candidates: int = 1
+    lid_threshold: float = 0.8
     task: str = "transcribe"
     beam_size: int = 1
     vad: bool = True
@@ -220,6 +226,8 @@ class AsrOptions:
         o = cls(**opts)
         if o.task not in ("transcribe", "translate"):
             raise InvalidInput(f"ASR task must be 'transcribe' or 'translate', not {o.task!r}")
+        if not 1 <= int(o.lid_candidates) <= 5 or not 0.0 <= o.lid_threshold <= 1.0:
+            raise InvalidInput("ASR lid_candidates must be 1..5 and lid_threshold in [0, 1]")
         if not 1 <= int(o.beam_size) <= 10:
             raise InvalidInput("ASR beam_size must be between 1 and 10")
         if not 5 <= o.window_s <= 600 or not 30 <= o.block_s <= 3600:
@@ -272,29 +280,53 @@ class Asr:
             language = opts.language
             if language is None and opts.languages:
                 language = self._pick_language(audio, opts.languages)
-            segments, info = self.model.transcribe(
-                audio,
-                language=language,
-                task=opts.task,
-                beam_size=opts.beam_size,
-                best_of=opts.beam_size,
-                vad_filter=opts.vad,
-                condition_on_previous_text=opts.condition_on_previous_text,
-                word_timestamps=opts.word_timestamps,
+            if language is not None or opts.lid_candidates <= 1:
+                return self._decode(audio, offset_s, opts, language)
+            top, top_p, probs = self.model.detect_language(audio, vad_filter=opts.vad)
+            candidates = [top] if top_p >= opts.lid_threshold else [lang for lang, _ in probs[: opts.lid_candidates]]
+            prob = dict(probs)
+            best: list[AsrSegment] = []
+            best_score = -np.inf
+            for cand in candidates:
+                out = self._decode(audio, offset_s, opts, cand)
+                score = _mean_logprob(out)
+                if score > best_score:
+                    best, best_score = out, score
+            for seg in best:
+                seg.language_probability = float(prob.get(seg.language or "", 0.0))
+            return best
+
+    def _decode(self, audio: np.ndarray, offset_s: float, opts: AsrOptions, language: str | None) -> list[AsrSegment]:
+        segments, info = self.model.transcribe(
+            audio,
+            language=language,
+            task=opts.task,
+            beam_size=opts.beam_size,
+            best_of=opts.beam_size,
+            vad_filter=opts.vad,
+            condition_on_previous_text=opts.condition_on_previous_text,
+            word_timestamps=opts.word_timestamps,
+        )
+        return [
+            AsrSegment(
+                offset_s + float(s.start),
+                offset_s + float(s.end),
+                s.text.strip(),
+                info.language,
+                float(s.avg_logprob),
+                float(info.language_probability or 1.0) if language is None else 1.0,
             )
-            out = [
-                AsrSegment(
-                    offset_s + float(s.start),
-                    offset_s + float(s.end),
-                    s.text.strip(),
-                    info.language,
-                    float(s.avg_logprob),
-                    float(info.language_probability or 1.0) if language is None else 1.0,
-                )
-                for s in segments
-                if s.text.strip()
-            ]
-        return out
+            for s in segments
+            if s.text.strip()
+        ]
+
+
+def _mean_logprob(segs: list[AsrSegment]) -> float:
+    """Duration-weighted mean token log-probability of a transcript (-inf when empty)."""
+    total = sum(s.end - s.start for s in segs)
+    if not segs or total <= 0:
+        return -np.inf
+    return sum(s.avg_logprob * (s.end - s.start) for s in segs) / total
 
 
 _shared: Asr | None = None
