@@ -76,6 +76,8 @@ def test_asr_options_are_validated():
         AsrOptions.from_dict({"langauge": "de"})
     with pytest.raises(InvalidInput, match="translate"):
         AsrOptions.from_dict({"task": "summarise"})
+    with pytest.raises(InvalidInput, match="lid_candidates"):
+        AsrOptions.from_dict({"lid_candidates": 9})
 
 
 # ------------------------------------------------------------------------------------ decode ---
