@@ -115,6 +115,10 @@ def test_cancel_file_input_and_errors_per_item(tmp_path):
         bad = http.post(CREATE, json={"batch": {"inputConfig": {"requests": {"requests": [{"request": {}}]}}}})
         assert bad.status_code == 400
 
+        processed = [ln for ln in http.get("/metrics").text.splitlines()
+                     if ln.startswith("omniembed_batch_job_items_total")]
+        assert processed and float(processed[0].split()[-1]) >= 5  # 2+ cancelled-job items and 3 file items
+
 
 def test_sigterm_finishes_in_flight_requests(tmp_path):
     srv = ServerProcess(tmp_path / "data", "--workers", "1").start()

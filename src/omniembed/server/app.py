@@ -298,7 +298,14 @@ def create_app(
         if config.run_jobs:
             from .gemini import make_job_processor
 
-            services.jobs.start(make_job_processor(services))
+            process = make_job_processor(services)
+
+            def counted(items: list[dict]) -> list[dict]:
+                out = process(items)
+                services.metrics.job_items.inc(len(items))
+                return out
+
+            services.jobs.start(counted)
         log.info(json.dumps({"event": "start", "profile": services.profile.id, "data_dir": str(config.data_dir),
                              "auth": bool(config.api_keys), "batching": config.batching.__dict__}))
         try:

@@ -62,7 +62,6 @@ class JobStore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._process: Callable[[list[dict]], list[dict]] | None = None
-        self.items_done = 0  # this process's count, for /metrics
         with self._conn() as c:
             c.execute(
                 "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, model TEXT, display_name TEXT, state TEXT,"
@@ -264,7 +263,6 @@ class JobStore:
             conn.execute("COMMIT")
         finally:
             conn.close()
-        self.items_done += len(rows)
         return True
 
     def _finish(self, job_id: str) -> None:
