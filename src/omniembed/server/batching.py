@@ -10,6 +10,9 @@ Why this shape:
 
 * An idle server adds no wait: with ``max_wait_ms=0`` (the default) a lone request is dispatched at
   once; batches form by themselves while the workers are busy, which is exactly when they help.
+* Text-only batches all need the one text encoder, so at most one is in flight: while it runs, text
+  requests queue up and leave together as the next, larger batch. Media batches (decoding, OCR, ASR)
+  use every worker, so their slow extraction overlaps.
 * A bounded queue turns overload into an immediate 429 / ``RESOURCE_EXHAUSTED`` instead of unbounded
   memory and latency.
 * One caller's bad input never fails its batch-mates: when a merged call raises, each request of the
@@ -75,6 +78,9 @@ class MicroBatcher:
         self._slots = asyncio.Semaphore(max(1, config.workers))
         self._pool = ThreadPoolExecutor(max_workers=max(1, config.workers), thread_name_prefix="omniembed-engine")
         self._inflight: set[asyncio.Task] = set()
+        self._text_busy = 0  # text-only batches in flight
+        self._text_idle = asyncio.Event()
+        self._text_idle.set()
         self._closing = False
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
 
@@ -145,6 +151,13 @@ class MicroBatcher:
         max_wait = self.config.max_wait_ms / 1000.0
         while True:
             await self._slots.acquire()
+            while not self._queue:
+                self._nonempty.clear()
+                await self._nonempty.wait()
+            if self._text_busy and _text_only(self._queue[0].request):
+                # Text batches all wait on the one text encoder: a second one now would only hold a
+                # small batch. Let the queue grow until the running text batch is done.
+                await self._text_idle.wait()
             first = await self._take()
             batch, size = [first], first.size
             deadline = loop.time() + max_wait
@@ -164,11 +177,15 @@ class MicroBatcher:
                 item = await self._take()
                 batch.append(item)
                 size += item.size
-            task = loop.create_task(self._run_batch(batch))
+            text_only = all(_text_only(it.request) for it in batch)
+            if text_only:
+                self._text_busy += 1
+                self._text_idle.clear()
+            task = loop.create_task(self._run_batch(batch, text_only))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
 
-    async def _run_batch(self, batch: list[_Item]) -> None:
+    async def _run_batch(self, batch: list[_Item], text_only: bool = False) -> None:
         try:
             live = [it for it in batch if not it.future.done()]
             if not live:
@@ -194,10 +211,18 @@ class MicroBatcher:
                 raise
             log.exception("batch failed")
         finally:
+            if text_only:
+                self._text_busy -= 1
+                if not self._text_busy:
+                    self._text_idle.set()
             self._slots.release()
 
     def _work(self, requests: list[EmbedRequest]) -> list[list[EmbeddingResult] | BaseException]:
         return run_grouped(self._run_engine, requests)
+
+
+def _text_only(request: EmbedRequest) -> bool:
+    return all(p.text is not None for c in request.contents for p in c.parts)
 
 
 def run_grouped(
