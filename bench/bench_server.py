@@ -162,38 +162,37 @@ def main(argv: list[str] | None = None) -> int:
                     print("idle latency: png")
                     out["png_lib_single_s"], out["png_idle_s"] = idle_latency(
                         emb, srv.url, png_parts[: args.png_single], [png_body(p) for p in pngs[: args.png_single]])
-                lib_t, runs = [], []
-                for k in range(args.rounds if name == "batching" else 1):
-                    print(f"throughput round {k + 1}: text")
-                    if name == "batching":
-                        lib_t.append(library_best_throughput(emb, sentences(64, 1000 + 64 * k), [8, 32, 64]))
-                    m0 = _batch_sums(srv.url)
-                    run = server_concurrent(srv.url, [text_body(s) for s in sentences(n_text, 9000 + n_text * k)])
-                    m1 = _batch_sums(srv.url)
-                    run["mean_batch"] = (m1[0] - m0[0]) / max(1.0, m1[1] - m0[1])
-                    runs.append(run)
-                out["text_16"] = _median_run(runs)
-                if lib_t:
-                    out["text_lib_best"] = max(lib_t)
-                lib_p, runs = [], []
-                for k in range(args.png_rounds if name == "batching" else 1):
-                    print(f"throughput round {k + 1}: png")
-                    if name == "batching":
-                        lib_p.append(library_best_throughput(emb, png_parts, [4, 16]))
-                    m0 = _batch_sums(srv.url)
-                    run = server_concurrent(srv.url, [png_body(pngs[i % len(pngs)]) for i in range(n_png)])
-                    m1 = _batch_sums(srv.url)
-                    run["mean_batch"] = (m1[0] - m0[0]) / max(1.0, m1[1] - m0[1])
-                    runs.append(run)
-                out["png_16"] = _median_run(runs)
-                if lib_p:
-                    out["png_lib_best"] = max(lib_p)
+                with_lib = name == "batching"
+                out["text_16"], out["text_lib_best"] = throughput_rounds(
+                    "text", srv.url, args.rounds if with_lib else 1,
+                    (lambda k: library_best_throughput(emb, sentences(64, 1000 + 64 * k), [8, 32, 64]))
+                    if with_lib else None,
+                    lambda k: [text_body(s) for s in sentences(n_text, 9000 + n_text * k)])
+                out["png_16"], out["png_lib_best"] = throughput_rounds(
+                    "png", srv.url, args.png_rounds if with_lib else 1,
+                    (lambda k: library_best_throughput(emb, png_parts, [4, 16])) if with_lib else None,
+                    lambda k: [png_body(pngs[i % len(pngs)]) for i in range(n_png)])
                 results[name] = out
 
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def throughput_rounds(kind: str, url: str, rounds: int, library, bodies) -> tuple[dict, float | None]:
+    """Alternate library (``library(k)`` → items/s, optional) and 16-client server rounds."""
+    lib, runs = [], []
+    for k in range(rounds):
+        print(f"throughput round {k + 1}: {kind}")
+        if library is not None:
+            lib.append(library(k))
+        m0 = _batch_sums(url)
+        run = server_concurrent(url, bodies(k))
+        m1 = _batch_sums(url)
+        run["mean_batch"] = (m1[0] - m0[0]) / max(1.0, m1[1] - m0[1])
+        runs.append(run)
+    return _median_run(runs), (max(lib) if lib else None)
 
 
 def _median_run(runs: list[dict]) -> dict:
