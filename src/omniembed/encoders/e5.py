@@ -27,7 +27,9 @@ class E5Encoder:
         self.dim = int(self._model.dim)
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        self._empty = {m: self._model.token_count("", m == "query") for m in ("query", "passage")}
+        # The prefix ends in a space that the tokenizer emits as a lone "▁" token when nothing follows and
+        # merges into the first word otherwise, so the overhead is the empty input's count minus that one.
+        self._empty = {m: self._model.token_count("", m == "query") - 1 for m in ("query", "passage")}
 
     def encode(self, texts: list[str], mode: str) -> np.ndarray:
         """(n, 384) unit vectors; ``mode`` is ``"query"`` or ``"passage"``."""
@@ -41,7 +43,9 @@ class E5Encoder:
 
     def token_count(self, text: str, mode: str = "passage") -> int:
         """Tokens the text adds to an input (prefix and specials excluded)."""
-        return max(0, self._model.token_count(text, mode == "query") - self._empty[mode])
+        if not text.strip():
+            return 0
+        return max(1, self._model.token_count(text, mode == "query") - self._empty[mode])
 
     def overhead(self, mode: str) -> int:
         """Tokens taken by the prefix and the special tokens."""
