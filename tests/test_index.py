@@ -1,0 +1,156 @@
+"""Index a real folder into real stores (LanceDB, Qdrant local), search it, re-index incrementally,
+serve it over HTTP; plus clustering and zero-shot classification."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from media_factory import image_bytes, text_image, text_pdf
+from omniembed import classify
+from omniembed.errors import ProfileMismatch
+from omniembed.indexer import Indexer
+from omniembed.search import Searcher
+from omniembed.store import open_store
+
+
+def make_folder(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    text_pdf(
+        d / "manual.pdf",
+        [
+            ["Espresso machine EM-3 manual", "Fill the tank with fresh water before use."],
+            ["Descaling", "Descale the boiler every two months with citric acid to remove limescale."],
+        ],
+    )
+    (d / "slide.png").write_bytes(image_bytes(text_image(["Team offsite in Lisbon", "Flights booked for May"]), "PNG"))
+    (d / "notes").mkdir(exist_ok=True)
+    (d / "notes" / "groceries.md").write_text("# Groceries\n\nBuy oat milk, apples and dark chocolate.", encoding="utf-8")
+    (d / "broken.pdf").write_bytes(b"%PDF-1.7 this is not really a pdf")
+    return d
+
+
+@pytest.fixture()
+def folder(tmp_path) -> Path:
+    return make_folder(tmp_path / "docs")
+
+
+@pytest.mark.parametrize("backend", ["lancedb", "qdrant"])
+def test_index_search_incremental(embedder, folder, tmp_path, backend):
+    store = open_store(str(tmp_path / "store"), backend=backend)
+    report = Indexer(store, embedder).run(folder, progress=False)
+    assert report.new == 3
+    assert [o.path for o in report.failed] == ["broken.pdf"] and report.failed[0].reason  # reported, not fatal
+
+    searcher = Searcher(store, embedder=embedder)
+    hits = searcher.search("how often should I remove limescale", k=3)
+    assert hits[0].rel_path == "manual.pdf" and hits[0].page == 2  # points at the page
+    assert "citric acid" in hits[0].snippet
+    hits = searcher.search("Wann ist das Team-Offsite?", k=3)  # German query, English slide (OCR)
+    assert hits[0].rel_path == "slide.png" and hits[0].modality == "image"
+    only_text = searcher.search("chocolate", k=3, modalities=["text"])
+    assert {h.modality for h in only_text} == {"text"}
+
+    # unchanged files are skipped; a changed file is re-embedded; a deleted one removed
+    again = Indexer(store, embedder).run(folder, progress=False)
+    assert (again.new, again.changed, again.unchanged) == (0, 0, 3)
+    (folder / "notes" / "groceries.md").write_text("# Groceries\n\nBuy coffee beans and rye bread.", encoding="utf-8")
+    (folder / "slide.png").unlink()
+    third = Indexer(store, embedder).run(folder, progress=False)
+    assert (third.changed, third.removed, third.unchanged) == (1, 1, 1)
+    paths = {h.rel_path for h in searcher.search("bread", k=10)}
+    assert "slide.png" not in paths
+    assert searcher.search("rye bread and coffee", k=1)[0].rel_path == "notes/groceries.md"
+    assert store.count("file") == 2
+    store.close()
+
+
+def test_store_refuses_another_profile_size(embedder, folder, tmp_path):
+    store = open_store(str(tmp_path / "store"))
+    Indexer(store, embedder).run(folder, progress=False)
+    with pytest.raises(ProfileMismatch, match="Re-index"):
+        Indexer(store, embedder, dims=128).run(folder, progress=False)
+    store.close()
+
+
+def test_killed_index_run_resumes_without_duplicates(folder, tmp_path):
+    for i in range(12):
+        (folder / f"note-{i:02d}.txt").write_text(f"Note {i}: the meeting about topic number {i} went well.", encoding="utf-8")
+    store_path = tmp_path / "store"
+    cmd = [sys.executable, "-m", "omniembed", "index", str(folder), "--store", str(store_path), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (store_path.exists() and any(store_path.iterdir())):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    store = open_store(str(store_path))
+    files = store.files()
+    assert len(files) == 15  # 12 notes + manual + slide + groceries, once each
+    ids = [r.id for r in store.records("chunk", with_vectors=False)]
+    assert len(ids) == len(set(ids))
+    store.close()
+
+
+def test_search_web_api_and_path_traversal(embedder, folder, tmp_path):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from omniembed.server.search_ui import create_search_app
+
+    store = open_store(str(tmp_path / "store"))
+    Indexer(store, embedder).run(folder, progress=False)
+    app: FastAPI = create_search_app(store, embedder=embedder)
+    client = TestClient(app)
+    page = client.get("/search")
+    assert page.status_code == 200 and "<input" in page.text
+    res = client.get("/search/api/query", params={"q": "descaling the boiler"}).json()
+    top = res["hits"][0]
+    assert top["rel_path"] == "manual.pdf" and top["page"] == 2
+    media = client.get(top["media_url"])
+    assert media.status_code == 200 and media.content.startswith(b"%PDF")
+    thumb = client.get(top["thumb_url"])
+    assert thumb.status_code == 200 and thumb.content.startswith(b"\x89PNG")
+    key = top["media_url"].split("/")[3]
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret", encoding="utf-8")
+    for evil in ("../secret.txt", "..%2Fsecret.txt", "%2e%2e/secret.txt", "notes/../../secret.txt", "/etc/passwd"):
+        r = client.get(f"/search/media/{key}/{evil}")
+        assert r.status_code in (400, 403, 404), evil
+        assert b"top secret" not in r.content
+    # query by a dropped file
+    png = image_bytes(text_image(["offsite Lisbon flights"]), "PNG")
+    r = client.post("/search/api/query", files={"file": ("q.png", png, "image/png")}).json()
+    assert r["hits"][0]["rel_path"] == "slide.png"
+    store.close()
+
+
+def test_zero_shot_classification(embedder):
+    labels = ["cooking", "finance", "sports"]
+    out = classify(
+        ["Whisk the eggs and fold in the flour.", "Die Aktie fiel nach den Quartalszahlen um 8 %.", "He scored twice in the final."],
+        labels,
+        embedder=embedder,
+    )
+    assert [c.label for c in out] == labels
+
+
+def test_cluster_command_groups_indexed_files(folder, tmp_path):
+    for i, t in enumerate(["Bake bread with flour and yeast.", "Roast vegetables with olive oil.",
+                           "The stock market fell sharply.", "Bond yields rose after the rate decision."]):
+        (folder / f"c{i}.txt").write_text(t, encoding="utf-8")
+    store = str(tmp_path / "store")
+    env = dict(os.environ)
+    subprocess.run([sys.executable, "-m", "omniembed", "index", str(folder), "--store", store, "--quiet"], check=True, env=env, capture_output=True)
+    out = subprocess.run([sys.executable, "-m", "omniembed", "cluster", "--store", store, "-k", "3"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "c0.txt" in out.stdout and "c2.txt" in out.stdout
