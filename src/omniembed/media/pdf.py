@@ -6,22 +6,30 @@ There is no page cap beyond ``Limits.max_pdf_pages`` (a guard against hostile fi
 
 from __future__ import annotations
 
+import threading
+
 from ..errors import DecodeError, EncryptedDocument, MediaTooLarge
 from ..evidence import Evidence, MediaContext, Segment
 from .image import ocr_segments
 from .source import MediaSource
 
-__all__ = ["extract", "MIN_TEXT_CHARS", "OCR_DPI"]
+__all__ = ["extract", "open_pdf", "render_page", "PDFIUM_LOCK", "MIN_TEXT_CHARS", "OCR_DPI"]
+
+#: pdfium is not thread-safe: every call into it (open, read, render, close) holds this lock, so the
+#: server's worker threads can embed PDFs concurrently. OCR runs outside it.
+PDFIUM_LOCK = threading.RLock()
 
 MIN_TEXT_CHARS = 40  # a page whose text layer has fewer letters/digits is treated as scanned
 OCR_DPI = 200
 
 
-def _open(src: MediaSource):
+def open_pdf(src: MediaSource):
+    """Open a PDF with pypdfium2 (hold :data:`PDFIUM_LOCK` while using it); typed errors for bad files."""
     import pypdfium2 as pdfium
 
     try:
-        return pdfium.PdfDocument(src.data if src.data is not None else str(src.path))
+        with PDFIUM_LOCK:
+            return pdfium.PdfDocument(src.data if src.data is not None else str(src.path))
     except pdfium.PdfiumError as exc:
         msg = str(exc)
         if "password" in msg.lower():
@@ -32,9 +40,10 @@ def _open(src: MediaSource):
 
 
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
-    pdf = _open(src)
+    pdf = open_pdf(src)
     try:
-        n = len(pdf)
+        with PDFIUM_LOCK:
+            n = len(pdf)
         if n == 0:
             raise DecodeError(f"{src.name}: the PDF has no pages")
         if n > ctx.limits.max_pdf_pages:
@@ -42,28 +51,32 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
         segments: list[Segment] = []
         ocr_pages = 0
         for i in range(n):
-            page = pdf[i]
-            try:
-                textpage = page.get_textpage()
-                text = textpage.get_text_range() or ""
-                textpage.close()
-            except Exception as exc:  # pdfium raises plain errors on broken content streams
-                raise DecodeError(f"{src.name}: page {i + 1} cannot be read ({exc})") from None
+            with PDFIUM_LOCK:
+                try:
+                    page = pdf[i]
+                    textpage = page.get_textpage()
+                    text = textpage.get_text_range() or ""
+                    textpage.close()
+                except Exception as exc:  # pdfium raises plain errors on broken content streams
+                    raise DecodeError(f"{src.name}: page {i + 1} cannot be read ({exc})") from None
             text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x02", "").replace("\ufffe", "")
             if sum(c.isalnum() for c in text) < MIN_TEXT_CHARS:
-                ocr_text = _ocr_page(page, i + 1, src, ctx)
-                if ocr_text is not None and len(ocr_text.strip()) > len(text.strip()):
+                img = render_page(page, OCR_DPI / 72.0, ctx.limits.max_pdf_render_pixels, src.name, i + 1)
+                segs, _ = ocr_segments(img, ctx, "pdf", page=i + 1) if img is not None else ([], 0.0)
+                ocr_text = segs[0].text if segs else ""
+                if len(ocr_text.strip()) > len(text.strip()):
                     segments.append(Segment(ocr_text, "pdf", "ocr", page=i + 1))
                     ocr_pages += 1
-                    page.close()
-                    continue
+                    text = ""
             if text.strip():
                 segments.append(Segment(text, "pdf", "text-layer", page=i + 1))
-            page.close()
+            with PDFIUM_LOCK:
+                page.close()
             if ctx.progress:
                 ctx.progress(f"{src.name}: page {i + 1}/{n}")
     finally:
-        pdf.close()
+        with PDFIUM_LOCK:
+            pdf.close()
     ev = Evidence("pdf", segments)
     if ocr_pages:
         ev.notes.append(f"{src.name}: {ocr_pages} of {n} pages had no text layer and were read by OCR")
@@ -74,17 +87,16 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     return ev
 
 
-def _ocr_page(page, number: int, src: MediaSource, ctx: MediaContext) -> str | None:
-    w, h = page.get_size()  # points
-    scale = OCR_DPI / 72.0
-    pixels = w * h * scale * scale
-    if pixels > ctx.limits.max_pdf_render_pixels:
-        scale *= (ctx.limits.max_pdf_render_pixels / pixels) ** 0.5
-    if w * scale < 1 or h * scale < 1:
-        return None
-    try:
-        img = page.render(scale=scale, grayscale=False).to_pil().convert("RGB")
-    except Exception as exc:
-        raise DecodeError(f"{src.name}: page {number} cannot be rendered ({exc})") from None
-    segs, _ = ocr_segments(img, ctx, "pdf", page=number)
-    return segs[0].text if segs else ""
+def render_page(page, scale: float, max_pixels: int, name: str, number: int):
+    """Render one page to an RGB PIL image at ``scale`` (points → pixels), capped at ``max_pixels``."""
+    with PDFIUM_LOCK:
+        w, h = page.get_size()  # points
+        pixels = w * h * scale * scale
+        if pixels > max_pixels:
+            scale *= (max_pixels / pixels) ** 0.5
+        if w * scale < 1 or h * scale < 1:
+            return None
+        try:
+            return page.render(scale=scale, grayscale=False).to_pil().convert("RGB")
+        except Exception as exc:
+            raise DecodeError(f"{name}: page {number} cannot be rendered ({exc})") from None

@@ -18,7 +18,6 @@ Only files that are indexed and lie inside an indexed folder are ever served: th
 from __future__ import annotations
 
 import hashlib
-import io
 import mimetypes
 import os
 import threading
@@ -33,6 +32,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import OmniEmbedError
+from ..media.preview import thumbnail_png
 from ..store import Store, file_id_for, open_store
 
 __all__ = ["create_router", "create_search_app", "PREFIX"]
@@ -40,7 +40,6 @@ __all__ = ["create_router", "create_search_app", "PREFIX"]
 PREFIX = "/search"
 _THUMB_WIDTH = 360
 _MAX_QUERY_UPLOAD = 64 * 1024**2
-_pdf_lock = threading.Lock()  # pdfium is not thread-safe
 
 
 def root_key(root: str) -> str:
@@ -53,29 +52,9 @@ def _static(name: str) -> bytes:
 
 
 @lru_cache(maxsize=256)
-def _thumbnail(path: str, mtime_ns: int, modality: str, page: int, width: int) -> bytes:
-    from PIL import Image, ImageOps
-
-    if modality == "pdf":
-        import pypdfium2 as pdfium
-
-        with _pdf_lock:
-            pdf = pdfium.PdfDocument(path)
-            try:
-                n = len(pdf)
-                pg = pdf[min(max(page, 1), n) - 1]
-                img = pg.render(scale=width / max(pg.get_width(), 1.0)).to_pil()
-                pg.close()
-            finally:
-                pdf.close()
-    else:
-        with Image.open(path) as im:
-            im.draft("RGB", (width * 2, width * 2))
-            img = ImageOps.exif_transpose(im).convert("RGB")
-            img.thumbnail((width, width * 2))
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, "PNG", optimize=True)
-    return buf.getvalue()
+def _thumbnail(path: str, mtime_ns: int, page: int, width: int) -> bytes:
+    """Cached per file version (``mtime_ns``); the rendering lives in :mod:`omniembed.media.preview`."""
+    return thumbnail_png(path, page=page, width=width)
 
 
 class _Index:
@@ -227,7 +206,7 @@ def create_router(store: Store | str | os.PathLike[str], services=None, *, prefi
         if entry.modality not in ("pdf", "image"):
             raise HTTPException(404, "no preview for this type")
         try:
-            png = await run_in_threadpool(_thumbnail, str(target), target.stat().st_mtime_ns, entry.modality, page, w)
+            png = await run_in_threadpool(_thumbnail, str(target), target.stat().st_mtime_ns, page, w)
         except Exception as exc:  # noqa: BLE001 — a broken file gets no preview, not a 500 page
             raise HTTPException(422, f"cannot render a preview: {exc}") from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=300"})
