@@ -50,8 +50,6 @@ class _Job:
     text: str
     mode: str
     tokens: int
-    content: int
-    part: int
     segment: Segment
     vector: np.ndarray | None = None
     snippet: str = ""  # the chunk without the title header, for search snippets
@@ -118,10 +116,7 @@ class Engine:
 
         self._encode([job for sts in states for st in sts for job in st.jobs], enc)
 
-        results = []
-        for ci, (evs, sts) in enumerate(zip(evidence, states)):
-            results.append(self._assemble(evs, sts, dims))
-        return results
+        return [self._assemble(evs, sts, dims) for evs, sts in zip(evidence, states)]
 
     # ------------------------------------------------------------------------------------------
     def _evidence(
@@ -160,10 +155,10 @@ class Engine:
         state = _PartState(ev.modality)
         for seg in ev.segments:
             if seg.vector is not None:  # a native encoder already gave this segment its vector
-                state.jobs.append(_Job(seg.text, mode, 0, ci, pi, seg, np.asarray(seg.vector, np.float32)))
+                state.jobs.append(_Job(seg.text, mode, 0, seg, np.asarray(seg.vector, np.float32)))
                 continue
             for chunk in chunk_text(seg.text, lambda s: enc.token_count(s, mode), budget):
-                state.jobs.append(_Job(header + chunk.text, mode, chunk.tokens, ci, pi, seg, snippet=chunk.text))
+                state.jobs.append(_Job(header + chunk.text, mode, chunk.tokens, seg, snippet=chunk.text))
         if not state.jobs:
             raise InvalidInput(f"content {ci}, part {pi}: nothing to embed")
         return state

@@ -88,17 +88,17 @@ def _description(img) -> str:
     return f"A {shape} picture, mostly {', '.join(colours[:-1]) + ' and ' if len(colours) > 1 else ''}{colours[-1]}."
 
 
-def ocr_segments(img, ctx: MediaContext, modality: str, **where) -> tuple[list[Segment], float]:
-    """OCR one RGB image into at most one segment; returns (segments, confidence)."""
+def ocr_segments(img, ctx: MediaContext, modality: str, **where) -> list[Segment]:
+    """OCR one RGB image (PIL image or HxWx3 array) into at most one segment."""
     res = ctx.ocr().read(np.asarray(img))
     if not res.text.strip():
-        return [], 0.0
-    return [Segment(text=res.text, modality=modality, source="ocr", **where)], res.confidence
+        return []
+    return [Segment(text=res.text, modality=modality, source="ocr", **where)]
 
 
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     img = load_image(src, ctx.limits)
-    segments, _ = ocr_segments(img, ctx, "image")
+    segments = ocr_segments(img, ctx, "image")
     if segments:
         return Evidence("image", segments)
     return Evidence(

@@ -62,7 +62,7 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
             text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x02", "").replace("\ufffe", "")
             if sum(c.isalnum() for c in text) < MIN_TEXT_CHARS:
                 img = render_page(page, OCR_DPI / 72.0, ctx.limits.max_pdf_render_pixels, src.name, i + 1)
-                segs, _ = ocr_segments(img, ctx, "pdf", page=i + 1) if img is not None else ([], 0.0)
+                segs = ocr_segments(img, ctx, "pdf", page=i + 1) if img is not None else []
                 ocr_text = segs[0].text if segs else ""
                 if len(ocr_text.strip()) > len(text.strip()):
                     segments.append(Segment(ocr_text, "pdf", "ocr", page=i + 1))

@@ -166,7 +166,6 @@ _FAMILY_COMPATIBLE = {
     "audio/webm": {"video/webm", "video/x-matroska"},
     "video/webm": {"video/x-matroska"},
     "video/x-matroska": {"video/webm"},
-    "audio/ogg": {"audio/ogg"},
     "text/markdown": {"text/plain"},
     "text/plain": {"text/markdown"},
 }

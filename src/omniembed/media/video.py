@@ -132,7 +132,7 @@ def sample_looks(src: MediaSource, container, stream, ctx: MediaContext) -> tupl
         if max(w, h) > MAX_OCR_SIDE:
             s = MAX_OCR_SIDE / max(w, h)
             frame = frame.reformat(width=int(w * s) // 2 * 2, height=int(h * s) // 2 * 2)
-        segs, _ = ocr_segments(frame.to_ndarray(format="rgb24"), ctx, "video")
+        segs = ocr_segments(frame.to_ndarray(format="rgb24"), ctx, "video")
         look.text = segs[0].text if segs else ""
         if ctx.progress:
             ctx.progress(f"{src.name}: frames read to {audio.clock(t)}")
