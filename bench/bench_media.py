@@ -99,7 +99,8 @@ def make_video(work: Path, speech: Path, seconds: float) -> Path:
 
 def child(kind: str, path: str) -> dict:
     """One measurement in this (fresh) process; prints a JSON line."""
-    opts = {"beam_size": 1, "vad": True, "word_timestamps": True, "condition_on_previous_text": False}
+    beam = int(os.environ.get("BENCH_BEAM_SIZE", "5"))
+    opts = {"beam_size": beam, "vad": True, "word_timestamps": True, "condition_on_previous_text": False}
     out: dict = {"kind": kind}
     if kind == "whisper":  # faster-whisper called directly, same model and settings
         from faster_whisper import WhisperModel
@@ -109,7 +110,7 @@ def child(kind: str, path: str) -> dict:
         model = WhisperModel(str(model_dir()), device="cpu", compute_type="int8", cpu_threads=2)
         t = time.perf_counter()
         segs, info = model.transcribe(
-            path, beam_size=1, best_of=1, vad_filter=True, word_timestamps=True, condition_on_previous_text=False
+            path, beam_size=beam, best_of=beam, vad_filter=True, word_timestamps=True, condition_on_previous_text=False
         )
         out["segments"] = len(list(segs))
         out["seconds"] = time.perf_counter() - t
@@ -141,8 +142,8 @@ def child(kind: str, path: str) -> dict:
     return out
 
 
-def spawn(kind: str, path: Path) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="2")
+def spawn(kind: str, path: Path, beam: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="2", BENCH_BEAM_SIZE=str(beam))
     proc = subprocess.run(
         [sys.executable, "-m", "bench.bench_media", "--child", kind, str(path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=7200,
@@ -165,6 +166,7 @@ def main() -> None:
     ap.add_argument("--video-seconds", type=float, default=120.0, help="length of the video test file")
     ap.add_argument("--long-minutes", type=float, default=30.0, help="length of the peak-RSS file (0 = skip)")
     ap.add_argument("--skip-video", action="store_true")
+    ap.add_argument("--beam-size", type=int, default=5, help="Whisper beam size for every run (5 = the library default, 1 = greedy)")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -196,12 +198,12 @@ def main() -> None:
             steps += [("floor", floor), ("embed-long", long), ("whisper-long", long)]
         for kind, path in steps:
             with console.status(f"running {kind} on {path.name}…"):
-                r = spawn(kind.removesuffix("-long"), path)
+                r = spawn(kind.removesuffix("-long"), path, args.beam_size)
             r["media_s"] = duration_of(path)
             results[kind] = r
             console.print(f"{kind}: {r['seconds']:.1f} s for {r['media_s']:.0f} s of media, peak RSS {r['max_rss_mb']:.0f} MB")
 
-    t = Table(title="omniembed media benchmark (2 threads, Whisper base int8, beam 1, VAD, word timestamps)")
+    t = Table(title=f"omniembed media benchmark (2 threads, Whisper base int8, beam {args.beam_size}, VAD, word timestamps)")
     t.add_column("measure")
     t.add_column("value", justify="right")
     t.add_column("baseline (same run)", justify="right")

@@ -1,0 +1,87 @@
+"""Speech recognition quality on eval-dev D3: word error rate and language id per spoken language.
+
+    .venv/bin/python scripts/eval_asr.py                                   # defaults
+    .venv/bin/python scripts/eval_asr.py --opts '{"beam_size": 1}' --langs en
+    .venv/bin/python scripts/eval_asr.py --opts '{"vad": false}' --show
+
+Runs omniembed's own audio pipeline (``media.extract``: streaming decode, VAD, Whisper) on every D3 clip
+with the given ``asr_options`` and compares the transcript with ``meta.transcript``. Retrieval numbers
+come from eval-dev's ``run.py``; this script says *why* they move (what Whisper heard). WER is computed
+on lower-cased words without punctuation (Levenshtein over words / reference length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+D3 = ROOT.parent / "shared" / "eval-dev" / "tasks" / "d3-speech"
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def wer(ref: list[str], hyp: list[str]) -> float:
+    """Word-level Levenshtein distance divided by the reference length."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1] / max(1, len(ref))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--opts", default="{}", help="asr_options as JSON, e.g. '{\"beam_size\": 1}'")
+    ap.add_argument("--langs", default="en,de,fr", help="which spoken languages to run")
+    ap.add_argument("--data", type=Path, default=D3, help="the d3-speech task folder")
+    ap.add_argument("--show", action="store_true", help="print every transcript")
+    ap.add_argument("--json", type=Path, help="also write per-clip results here")
+    args = ap.parse_args()
+
+    from omniembed.encoders.asr import get_asr
+    from omniembed.evidence import MediaContext
+    from omniembed.media import extract
+    from omniembed.media.source import Limits, MediaSource
+
+    opts = json.loads(args.opts)
+    langs = set(args.langs.split(","))
+    clips = [json.loads(line) for line in (args.data / "corpus.jsonl").read_text().splitlines() if line.strip()]
+    clips = [c for c in clips if c["meta"]["lang"] in langs]
+    get_asr()
+    per_lang: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    rows = []
+    t0 = time.perf_counter()
+    for c in clips:
+        src = MediaSource.from_path(args.data / c["path"], None, Limits())
+        ev = extract(src, MediaContext(limits=Limits(), asr_options=opts))
+        heard = " ".join(s.text for s in ev.segments if s.source == "asr")
+        detected = next((s.language for s in ev.segments if s.source == "asr"), None)
+        lang = c["meta"]["lang"]
+        e = wer(words(c["meta"]["transcript"]), words(heard))
+        per_lang[lang].append((e, detected == lang))
+        rows.append({"id": c["id"], "lang": lang, "detected": detected, "wer": e, "heard": heard})
+        if args.show:
+            print(f"{c['id']:8} {detected or '-':3} {e:4.2f}  {heard}", file=sys.stderr)
+    spent = time.perf_counter() - t0
+    audio_s = sum(c["meta"]["seconds"] for c in clips)
+    print(f"asr_options={opts}  {len(clips)} clips, {audio_s:.0f} s of audio in {spent:.0f} s")
+    print(f"{'lang':5} {'n':>3} {'WER':>6} {'lang id':>8}")
+    for lang in sorted(per_lang):
+        r = per_lang[lang]
+        print(f"{lang:5} {len(r):3} {sum(e for e, _ in r) / len(r):6.2f} {sum(ok for _, ok in r):4}/{len(r)}")
+    if args.json:
+        args.json.write_text(json.dumps({"opts": opts, "seconds": spent, "clips": rows}, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
