@@ -194,6 +194,29 @@ def test_genai_models_and_alias_says_which_model_answered(server, gclient):
     assert resp.status_code == 200 and resp.headers["x-omniembed-model"] == "omniembed-lite-1"
 
 
+def test_genai_default_stable_v1_shares_the_prefix_with_openai(server, oclient, embedder, png):
+    """google-genai ≥ 3 calls Google's stable ``/v1`` unless told otherwise; ``/v1`` is also the
+    OpenAI dialect's prefix. Both clients work side by side, each gets its own shapes and errors."""
+    v1 = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=server.url))
+    r = v1.models.embed_content(model=MODEL, contents=["The cat sat on the mat.", "Stocks fell."],
+                                config=types.EmbedContentConfig(task_type="RETRIEVAL_DOCUMENT"))
+    ref = embedder.embed(["The cat sat on the mat.", "Stocks fell."], task_type="RETRIEVAL_DOCUMENT")
+    assert [_cos(e.values, w) > 0.999 for e, w in zip(r.embeddings, ref)] == [True, True]
+    assert v1.models.get(model=MODEL).name == "models/omniembed-lite"
+    assert "models/gemini-embedding-2" in [m.name for m in v1.models.list()]
+    f = v1.files.upload(file=io.BytesIO(png), config={"mime_type": "image/png"})
+    got = v1.models.embed_content(model=MODEL, contents=types.Content(parts=[
+        types.Part.from_uri(file_uri=f.uri, mime_type="image/png")])).embeddings[0].values
+    assert len(got) == 384
+    with pytest.raises(genai_errors.ClientError) as ei:
+        v1.models.embed_content(model="no-such-model", contents="x")
+    assert ei.value.code == 404 and ei.value.status == "NOT_FOUND"  # Gemini's error shape under /v1
+    # the OpenAI client on the same prefix still gets OpenAI's model list and errors
+    assert MODEL in [m.id for m in oclient.models.list()]
+    with pytest.raises(openai.NotFoundError):
+        oclient.models.retrieve("no-such-model")
+
+
 # --- openai -----------------------------------------------------------------------------------------
 def test_openai_default_base64_float_and_dimensions(oclient, embedder):
     texts = ["first sentence about dogs", "second sentence about cats"]

@@ -7,7 +7,9 @@ Layers: a request enters an ASGI middleware (request id, API key, body-size limi
 metrics), a dialect router translates its JSON into :class:`omniembed.types.EmbedRequest`, the
 :class:`~omniembed.server.batching.MicroBatcher` merges concurrent requests and runs the synchronous
 engine in worker threads, and the router renders the results in its dialect. Errors from any layer are
-rendered in the dialect of the path (``/v1/…`` OpenAI, everything else Gemini).
+rendered in the dialect of the path (``/v1/…`` OpenAI, everything else Gemini). Gemini requests sent to
+Google's stable ``/v1`` (google-genai ≥ 3 does by default) are recognised (:func:`gemini_v1_alias`) and
+served by the ``/v1beta`` routes.
 
 Extending the app (the search page of ``omniembed serve --store`` does this): pass ``extra_routers``, each
 a FastAPI ``APIRouter`` or a callable ``(services: Services) -> APIRouter``. Handlers reach the shared
@@ -54,6 +56,26 @@ access_log = logging.getLogger("omniembed.server.access")
 RouterLike = Union[APIRouter, Callable[["Services"], APIRouter]]
 
 _OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
+_GEMINI_ONLY_V1 = ("/v1/files", "/v1/batches", "/upload/v1/files", "/download/v1/files")
+
+
+def gemini_v1_alias(path: str, headers: dict[str, str], query: bytes) -> str | None:
+    """The ``/v1beta`` path a Gemini request sent to Google's stable ``/v1`` means, else None.
+
+    ``/v1`` is shared with the OpenAI dialect. What only Gemini has goes to Gemini: model methods
+    (``/v1/models/NAME:embedContent``, the colon), files, uploads and batches. ``/v1/models`` and
+    ``/v1/models/NAME`` exist in both; they are Gemini's when the caller speaks Gemini (an
+    ``x-goog-api-key`` or ``x-goog-api-client`` header, or ``?key=``), OpenAI's otherwise.
+    """
+    if path.startswith(_GEMINI_ONLY_V1) or (path.startswith("/v1/models/") and ":" in path.rsplit("/", 1)[-1]):
+        pass
+    elif path == "/v1/models" or path.startswith("/v1/models/"):
+        googly = "x-goog-api-key" in headers or "x-goog-api-client" in headers
+        if not (googly or any(p.startswith(b"key=") for p in query.split(b"&"))):
+            return None
+    else:
+        return None
+    return path.replace("/v1/", "/v1beta/", 1)
 
 
 def default_data_dir() -> Path:
@@ -183,9 +205,13 @@ class _Guard:
             return await self.app(scope, receive, send)
         t0 = time.perf_counter()
         path: str = scope.get("path", "")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        alias = gemini_v1_alias(path, headers, scope.get("query_string", b""))
+        if alias:  # Gemini's stable /v1 (google-genai ≥ 3 calls it by default): served as /v1beta
+            path = alias
+            scope = dict(scope, path=alias, raw_path=alias.encode())
         dialect = "openai" if is_openai_path(path) else ("gemini" if path.startswith(("/v1beta", "/upload",
                                                                                       "/download")) else "other")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         rid = headers.get("x-request-id") or uuid.uuid4().hex[:16]
         status_box = [0]
 
