@@ -78,6 +78,8 @@ def test_asr_options_are_validated():
         AsrOptions.from_dict({"task": "summarise"})
     with pytest.raises(InvalidInput, match="lid_candidates"):
         AsrOptions.from_dict({"lid_candidates": 9})
+    with pytest.raises(InvalidInput, match="lid_keep"):
+        AsrOptions.from_dict({"lid_keep": "first"})
 
 
 # ------------------------------------------------------------------------------------ decode ---
@@ -170,6 +172,25 @@ def test_language_hints_and_translation(media):
     words = _words(translated.segments[0].text)
     assert {"berlin", "minutes"} <= words and not {"zug", "nach", "hat", "minuten"} & words
     assert any("translated" in n for n in translated.notes)
+
+
+def test_unsure_language_is_kept_in_both_readings(media):
+    """When language identification is unsure (here forced: threshold 1.0), the block is decoded in
+    the top two languages; ``lid_keep="all"`` embeds both readings in one window (the transcript in the
+    most probable language first), ``"best"`` keeps the one Whisper scores best."""
+    one = audio.extract(_src(media["de"]), _ctx(lid_candidates=1))
+    ev = audio.extract(_src(media["de"]), _ctx(lid_candidates=2, lid_threshold=1.0))
+    (seg,) = ev.segments
+    assert seg.language == "de" and seg.text.startswith(one.segments[0].text)
+    assert len(seg.text) > len(one.segments[0].text) + 10  # the other reading follows
+    assert (seg.start_s, seg.end_s) == (one.segments[0].start_s, one.segments[0].end_s)
+    assert any("language unsure for 0:0" in n for n in ev.notes)
+    assert not any("unsure" in n for n in one.notes)
+
+    best = audio.extract(_src(media["de"]), _ctx(lid_candidates=2, lid_threshold=1.0, lid_keep="best"))
+    (b,) = best.segments
+    assert b.text == one.segments[0].text or b.language != "de"  # one reading, whichever scores best
+    assert not any("unsure" in n for n in best.notes)
 
 
 def test_audio_without_speech_still_gets_a_vector(embedder, tmp_path):

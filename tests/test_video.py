@@ -57,6 +57,19 @@ def test_h264_video_reads_the_slide_and_hears_the_narration(clips):
         assert 0.0 <= s.start_s < s.end_s <= 6.1
 
 
+def test_hedged_speech_keeps_the_two_channels_balanced(clips):
+    """Narration also read in a second language (identification forced to count as unsure) makes a
+    longer ASR piece; the two channels still weigh the same in the pooled vector."""
+    ev = video.extract(_src(clips["h264"]), _ctx(lid_candidates=2, lid_threshold=1.0))
+    (asr,) = [s for s in ev.segments if s.source == "asr"]
+    (ocr,) = [s for s in ev.segments if s.source == "ocr"]
+    assert asr.language == "en" and {"approve", "invoices"} <= set(_norm(asr.text).split())
+    lead = 2.0  # fusion's lead_weight on a part's first piece, cancelled by the video pipeline
+    first, second = ev.segments
+    assert len(first.text) * first.weight * lead == pytest.approx(len(second.text) * second.weight, rel=1e-6)
+    assert len(asr.text) > len(TALK_A) + 10
+
+
 def test_vp9_video_without_sound(clips):
     ev = video.extract(_src(clips["vp9"]), _ctx())
     assert [s.source for s in ev.segments] == ["ocr"]

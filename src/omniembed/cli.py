@@ -348,7 +348,12 @@ def transcribe(
     language: Optional[str] = typer.Option(None, "--language", "-l", help="Spoken language (ISO code); default: detect."),
     languages: Optional[str] = typer.Option(None, "--languages", help="Restrict detection, e.g. en,de,fr."),
     translate: bool = typer.Option(False, "--translate", help="Whisper's English translation instead of a transcript."),
-    beam: int = typer.Option(1, "--beam", help="Beam size: 1 = greedy (fast), 5 = Whisper's default."),
+    beam: int = typer.Option(5, "--beam", help="Beam size: 5 = Whisper's default beam search, 1 = greedy (faster)."),
+    hedge: bool = typer.Option(
+        True, "--hedge/--no-hedge",
+        help="When language identification is unsure, also read the speech in the next most probable "
+        "language and keep both readings (the default); --no-hedge trusts identification.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show what the lite profile hears and reads in audio/video: timestamped windows, language, OCR."""
@@ -356,7 +361,7 @@ def transcribe(
     from .media import extract
     from .media.source import Limits, MediaSource
 
-    opts: dict = {"beam_size": beam, "task": "translate" if translate else "transcribe"}
+    opts: dict = {"beam_size": beam, "task": "translate" if translate else "transcribe", "lid_candidates": 2 if hedge else 1}
     if language:
         opts["language"] = language
     if languages:

@@ -33,7 +33,7 @@ from ..errors import DecodeError, DecodeTimeout, MediaTooLarge, UnsupportedMedia
 from ..evidence import Evidence, MediaContext, Segment
 from .source import Limits, MediaSource
 
-__all__ = ["extract", "decode_blocks", "transcribe", "windows", "probe", "MediaInfo", "clock"]
+__all__ = ["extract", "decode_blocks", "transcribe", "windows", "joined", "probe", "MediaInfo", "clock"]
 
 #: A header duration this far above what the file size allows (at 1 kbit/s, lower than any real
 #: codec) is a lie; it is ignored and the decoded samples decide.
@@ -230,31 +230,35 @@ def windows(segments: list[AsrSegment], window_s: float) -> list[list[AsrSegment
     return out
 
 
-def speech_segments(
-    asr: list[AsrSegment], modality: str, window_s: float, lo: float = -math.inf, hi: float = math.inf
-) -> list[Segment]:
-    """Transcript windows (of the ASR segments that overlap [lo, hi)) as evidence segments."""
-    chosen = [s for s in asr if s.end > lo and s.start < hi]
-    out = []
-    for win in windows(chosen, window_s):
-        out.append(
-            Segment(
-                text=" ".join(s.text for s in win),
-                modality=modality,
-                source="asr",
-                start_s=round(win[0].start, 2),
-                end_s=round(win[-1].end, 2),
-                language=win[0].language,
-            )
-        )
-    return out
+def joined(segs: list[AsrSegment], modality: str, lo: float = -math.inf, hi: float = math.inf) -> Segment:
+    """One evidence segment from consecutive ASR segments, clipped to [lo, hi). Its text is the
+    transcript followed by any other-language readings of the same speech (``lid_keep="all"``)."""
+    return Segment(
+        text=" ".join([s.text for s in segs] + [alt for s in segs for alt in s.alternatives]),
+        modality=modality,
+        source="asr",
+        start_s=round(max(lo, segs[0].start), 2),
+        end_s=round(min(hi, segs[-1].end), 2),
+        language=segs[0].language,
+    )
+
+
+def speech_segments(asr: list[AsrSegment], modality: str, window_s: float) -> list[Segment]:
+    """Transcript windows as evidence segments."""
+    return [joined(win, modality) for win in windows(asr, window_s)]
 
 
 def language_note(asr: list[AsrSegment]) -> str:
+    """Seconds of speech per language, and how much of it was also read in another language because
+    identification was unsure."""
     spoken: dict[str, float] = {}
     for s in asr:
         spoken[s.language or "?"] = spoken.get(s.language or "?", 0.0) + (s.end - s.start)
-    return ", ".join(f"{lang} {clock(t)}" for lang, t in sorted(spoken.items(), key=lambda x: -x[1]))
+    note = ", ".join(f"{lang} {clock(t)}" for lang, t in sorted(spoken.items(), key=lambda x: -x[1]))
+    hedged = sum(s.end - s.start for s in asr if s.alternatives)
+    if hedged:
+        note += f"; language unsure for {clock(hedged)}: also read in the next most probable language(s)"
+    return note
 
 
 def no_speech_evidence(src: MediaSource, duration: float, modality: str = "audio") -> Evidence:

@@ -172,11 +172,11 @@ def _balance_channels(segments: list[Segment]) -> None:
     video shows a page of a man page and speaks one sentence: token weighting put every spoken query
     outside the top 20; equal shares put all of them in the top 2.)
     """
-    totals = {src: sum(len(s.text) for s in segments if s.source == src) for src in ("ocr", "asr")}
+    totals = {src: sum(len(s.text) * s.weight for s in segments if s.source == src) for src in ("ocr", "asr")}
     if all(totals.values()):
         mean = sum(totals.values()) / 2
         for s in segments:
-            s.weight = mean / totals[s.source]
+            s.weight *= mean / totals[s.source]
     if len(segments) > 1:
         # fusion counts a part's first piece ``lead_weight`` times (a document's title lives there);
         # a video's first window is no title, so the bonus is cancelled here.
@@ -226,16 +226,7 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
             segments.append(Segment(text, "video", "ocr", start_s=round(lo, 2), end_s=round(hi, 2)))
         speech = [s for s in asr if s.end > lo and s.start < hi]
         if speech:
-            segments.append(
-                Segment(
-                    " ".join(s.text for s in speech),
-                    "video",
-                    "asr",
-                    start_s=round(max(lo, speech[0].start), 2),
-                    end_s=round(min(hi, speech[-1].end), 2),
-                    language=speech[0].language,
-                )
-            )
+            segments.append(audio.joined(speech, "video", lo, hi))
     _balance_channels(segments)
     flags: set[str] = set()
     notes = [
