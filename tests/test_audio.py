@@ -80,6 +80,10 @@ def test_asr_options_are_validated():
         AsrOptions.from_dict({"lid_candidates": 9})
     with pytest.raises(InvalidInput, match="lid_keep"):
         AsrOptions.from_dict({"lid_keep": "first"})
+    with pytest.raises(InvalidInput, match="german"):
+        AsrOptions.from_dict({"language": "german"})
+    with pytest.raises(InvalidInput, match="at least one"):
+        AsrOptions.from_dict({"languages": []})
 
 
 # ------------------------------------------------------------------------------------ decode ---
@@ -273,3 +277,46 @@ def test_cli_transcribe_prints_timestamped_windows(media):
     (seg,) = out["segments"]
     assert seg["language"] == "de" and seg["source"] == "asr" and 0 <= seg["start_s"] < seg["end_s"] < 6
     assert "berlin" in seg["text"].lower()
+
+
+def test_cli_speech_language_options(media):
+    """embed / index / serve take the language of the recordings (--speech-language) or the set they
+    use (--speech-languages); a bad value stops the command before any work."""
+    from typer.testing import CliRunner
+
+    from omniembed.cli import app
+
+    res = CliRunner().invoke(app, ["embed", "--detailed", "--speech-language", "fr", str(media["de"])])
+    assert res.exit_code == 0, res.output
+    (out,) = json.loads(res.stdout)
+    assert {p["language"] for p in out["pieces"]} == {"fr"}  # forced, although the clip is German
+    res = CliRunner().invoke(app, ["embed", "--detailed", "--speech-languages", "fr,de", str(media["de"])])
+    (out,) = json.loads(res.stdout)
+    assert {p["language"] for p in out["pieces"]} == {"de"}
+    res = CliRunner().invoke(app, ["index", "--speech-languages", ",", str(media["de"].parent)])
+    assert res.exit_code != 0 and "languages" in res.output.lower()
+
+
+def test_server_speech_language_reaches_the_engine(media, tmp_path):
+    """``omniembed serve --speech-language fr``: audio sent to the server is decoded as French, the
+    vector equals the library's with the same option; an unknown code stops the server at start."""
+    import base64
+
+    import httpx
+
+    from omniembed import Embedder
+    from server_harness import ServerProcess
+
+    data = base64.b64encode(media["de"].read_bytes()).decode()
+    body = {"content": {"parts": [{"inlineData": {"mimeType": "audio/wav", "data": data}}]}}
+    with ServerProcess(tmp_path / "srv", "--speech-language", "fr") as srv:
+        r = httpx.post(f"{srv.url}/v1beta/models/omniembed-lite:embedContent", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    got = np.asarray(r.json()["embedding"]["values"], np.float32)
+    forced = Embedder(asr_options={"language": "fr"}).embed(media["de"])[0]
+    assert float(got @ forced) > 0.999
+
+    bad = ServerProcess(tmp_path / "bad", "--speech-language", "german", ready=False)
+    with pytest.raises(RuntimeError, match="german"):
+        bad.start()
+

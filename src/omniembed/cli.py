@@ -53,6 +53,23 @@ def _label(item) -> str:
     return item.name if isinstance(item, Path) else (item if len(item) <= 40 else item[:37] + "...")
 
 
+_SPEECH_LANGUAGE_HELP = "Spoken language of audio/video (ISO code, e.g. de); skips language identification."
+_SPEECH_LANGUAGES_HELP = "Languages your recordings use, e.g. en,de,fr: identification picks among them."
+
+
+def _speech_options(language: Optional[str], languages: Optional[str], **extra) -> dict:
+    """ASR options from the command line, checked before any work starts."""
+    from .encoders.asr import AsrOptions
+
+    opts = dict(extra)
+    if language:
+        opts["language"] = language.strip()
+    if languages:
+        opts["languages"] = [x.strip() for x in languages.split(",") if x.strip()]
+    AsrOptions.from_dict(opts)
+    return opts
+
+
 @app.command()
 def embed(
     inputs: List[str] = typer.Argument(..., help="Texts or files (a file is used when the path exists)."),
@@ -61,13 +78,15 @@ def embed(
     matrix: bool = typer.Option(False, "--matrix", "-m", help="Print a cosine-similarity table instead of vectors."),
     detailed: bool = typer.Option(False, "--detailed", help="JSON with pieces (pages, seconds, text) too."),
     profile: str = typer.Option("lite", "--profile", help="Embedding profile."),
+    speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
+    speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
 ) -> None:
     """Embed texts and files; print JSON vectors (default) or a similarity matrix."""
     from .embedder import Embedder
 
     items = [_as_input(a) for a in inputs]
     try:
-        emb = Embedder(profile)
+        emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages))
         results = emb.embed_detailed(items, task_type=task_type, output_dimensionality=dims)
     except OmniEmbedError as exc:
         _fail(exc)
@@ -104,6 +123,7 @@ def embed(
                     "page": p.page,
                     "start_s": p.start_s,
                     "end_s": p.end_s,
+                    "language": p.language,
                     "text": p.text,
                 }
                 for p in r.pieces
@@ -137,6 +157,8 @@ def serve(
     max_parts: int = typer.Option(2048, "--max-parts", help="Parts or requests in one HTTP request (400 beyond)."),
     job_chunk_size: int = typer.Option(16, "--job-chunk-size", help="Batch-job items per engine call and commit."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+    speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
+    speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
 ) -> None:
     """Serve the Gemini REST (/v1beta) and OpenAI (/v1/embeddings) APIs, with dynamic batching and batch jobs."""
     import logging
@@ -150,8 +172,14 @@ def serve(
         _fail(RuntimeError(f"the server needs its extra: pip install 'omniembed[server]' ({exc})"))
         return
     logging.basicConfig(level=log_level.upper(), format="%(message)s", stream=sys.stderr)
+    try:
+        asr_options = _speech_options(speech_language, speech_languages)
+    except OmniEmbedError as exc:
+        _fail(exc)
+        return
     config = ServerConfig(
         profile=profile,
+        asr_options=asr_options,
         api_keys=tuple(api_key or ()),
         data_dir=data_dir or default_data_dir(),
         store=store,
@@ -222,6 +250,8 @@ def index(
     dims: Optional[int] = typer.Option(None, "--dims", "-d", help="Vector size, 128..384 (fixed per store)."),
     profile: str = typer.Option("lite", "--profile", help="Embedding profile (fixed per store)."),
     progress: bool = typer.Option(True, "--progress/--quiet", help="Show progress (a bar on a terminal)."),
+    speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
+    speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
 ) -> None:
     """Index a folder: new and changed files are embedded, unchanged skipped, deleted removed.
 
@@ -233,7 +263,8 @@ def index(
 
     try:
         st = open_store(store, backend=backend)
-        report = Indexer(st, Embedder(profile), dims=dims).run(folder, console=err_console, progress=progress)
+        emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages))
+        report = Indexer(st, emb, dims=dims).run(folder, console=err_console, progress=progress)
     except OmniEmbedError as exc:
         _fail(exc)
         return
@@ -361,11 +392,12 @@ def transcribe(
     from .media import extract
     from .media.source import Limits, MediaSource
 
-    opts: dict = {"beam_size": beam, "task": "translate" if translate else "transcribe", "lid_candidates": 2 if hedge else 1}
-    if language:
-        opts["language"] = language
-    if languages:
-        opts["languages"] = [x.strip() for x in languages.split(",") if x.strip()]
+    try:
+        opts = _speech_options(language, languages, beam_size=beam, lid_candidates=2 if hedge else 1,
+                               task="translate" if translate else "transcribe")
+    except OmniEmbedError as exc:
+        _fail(exc)
+        return
     out = []
     for f in files:
         try:

@@ -231,6 +231,13 @@ class AsrOptions:
             langs = opts["languages"]
             opts["languages"] = tuple([langs] if isinstance(langs, str) else langs)
         o = cls(**opts)
+        if o.languages is not None and not o.languages:
+            raise InvalidInput("ASR languages must name at least one language (ISO codes such as en, de)")
+        known_langs = whisper_languages()
+        unknown_langs = sorted(set(([o.language] if o.language else []) + list(o.languages or ())) - known_langs)
+        if known_langs and unknown_langs:
+            raise InvalidInput(f"Whisper does not know the language code(s) {unknown_langs}; use ISO 639-1 codes "
+                               "such as en, de, fr, ja")
         if o.task not in ("transcribe", "translate"):
             raise InvalidInput(f"ASR task must be 'transcribe' or 'translate', not {o.task!r}")
         if o.lid_keep not in ("all", "best"):
@@ -242,6 +249,15 @@ class AsrOptions:
         if not 5 <= o.window_s <= 600 or not 30 <= o.block_s <= 3600:
             raise InvalidInput("ASR window_s must be in [5, 600] and block_s in [30, 3600]")
         return o
+
+
+def whisper_languages() -> set[str]:
+    """The language codes Whisper knows (from faster-whisper's tokenizer)."""
+    try:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+    except ImportError:  # no faster-whisper: nothing to check against (transcribing will say so)
+        return set()
+    return set(_LANGUAGE_CODES)
 
 
 @dataclass

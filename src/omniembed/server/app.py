@@ -101,6 +101,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)  # decoded sizes, pixels, pages, durations per part
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     job_chunk_size: int = 16  # batch-job items per engine call (and per committed transaction)
+    asr_options: dict[str, Any] = field(default_factory=dict)  # speech recognition, e.g. {"languages": ["en", "de"]}
     run_jobs: bool = True
     warm: bool = True  # load the text encoder at startup, in the background
 
@@ -114,7 +115,8 @@ class Services:
         data.mkdir(parents=True, exist_ok=True)
         self.files = FileStore(data / "files", max_bytes=config.max_upload_bytes, limits=config.limits)
         self.resolver = ServerFileResolver(self.files, config.allow_file_roots)
-        self.engine = engine or Engine(config.profile, limits=config.limits, file_resolver=self.resolver)
+        self.engine = engine or Engine(config.profile, limits=config.limits, file_resolver=self.resolver,
+                                       asr_options=config.asr_options)
         self.engine.file_resolver = self.resolver  # whoever built the engine, fileData goes through us
         self.profile: Profile = self.engine.profile
         self.catalog = ModelCatalog(self.profile, tuple(config.model_aliases), config.limits)
