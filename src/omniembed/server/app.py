@@ -67,15 +67,11 @@ def gemini_v1_alias(path: str, headers: dict[str, str], query: bytes) -> str | N
     ``/v1/models/NAME`` exist in both; they are Gemini's when the caller speaks Gemini (an
     ``x-goog-api-key`` or ``x-goog-api-client`` header, or ``?key=``), OpenAI's otherwise.
     """
-    if path.startswith(_GEMINI_ONLY_V1) or (path.startswith("/v1/models/") and ":" in path.rsplit("/", 1)[-1]):
-        pass
-    elif path == "/v1/models" or path.startswith("/v1/models/"):
-        googly = "x-goog-api-key" in headers or "x-goog-api-client" in headers
-        if not (googly or any(p.startswith(b"key=") for p in query.split(b"&"))):
-            return None
-    else:
-        return None
-    return path.replace("/v1/", "/v1beta/", 1)
+    gemini_only = path.startswith(_GEMINI_ONLY_V1) or (path.startswith("/v1/models/") and ":" in path.rsplit("/", 1)[-1])
+    shared = path == "/v1/models" or path.startswith("/v1/models/")
+    speaks_gemini = "x-goog-api-key" in headers or "x-goog-api-client" in headers or any(
+        p.startswith(b"key=") for p in query.split(b"&"))
+    return path.replace("/v1/", "/v1beta/", 1) if gemini_only or (shared and speaks_gemini) else None
 
 
 def default_data_dir() -> Path:
