@@ -262,8 +262,8 @@ def index(
     from .store import open_store
 
     try:
-        st = open_store(store, backend=backend)
         emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages))
+        st = open_store(store, backend=backend)
         report = Indexer(st, emb, dims=dims).run(folder, console=err_console, progress=progress)
     except OmniEmbedError as exc:
         _fail(exc)
