@@ -178,6 +178,19 @@ def test_language_hints_and_translation(media):
     assert any("translated" in n for n in translated.notes)
 
 
+def test_same_audio_same_transcript(tmp_path):
+    """Hard audio (espeak's French, which Whisper base mis-hears and is unsure about) gives the same
+    transcript every time: an embedding must be a function of its input. Whisper's temperature
+    fallback samples tokens and is not seedable, so it is off by default; it stays available."""
+    # a clip on which the fallback (temperatures=[0.0, 0.2, …, 1.0]) gave 3 transcripts in 3 runs
+    hard = speak(tmp_path / "hard.wav", "Les chercheurs ont mesuré la température du glacier pendant six semaines.", "fr-fr")
+    runs = [audio.extract(_src(hard), _ctx()).segments for _ in range(3)]
+    assert len({tuple((s.text, s.language, s.start_s, s.end_s) for s in segs) for segs in runs}) == 1
+    assert AsrOptions.from_dict({"temperatures": 0.2}).temperatures == (0.2,)
+    with pytest.raises(InvalidInput, match="temperatures"):
+        AsrOptions.from_dict({"temperatures": [1.5]})
+
+
 def test_unsure_language_is_kept_in_both_readings(media):
     """When language identification is unsure (here forced: threshold 1.0), the block is decoded in
     the top two languages; ``lid_keep="all"`` embeds both readings in one window (the transcript in the

@@ -200,6 +200,13 @@ class AsrOptions:
         word_timestamps: align words to the audio; segment start/end then come from the first and last
             word. Without it a segment that follows a pause VAD removed can be stamped at the end of the
             previous speech (seconds or minutes early); costs ~10-20 % more time.
+        temperatures: Whisper's decoding temperatures, tried in order while a window's transcript
+            looks like a failure (repetitive, or improbable). The default (0.0,) — one deterministic
+            decode — makes the transcript, and so the vector, a function of the audio and the options.
+            Whisper's own fallback (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) SAMPLES tokens above 0, and
+            ctranslate2 cannot seed that sampling (its set_random_seed does not reach the decoding
+            threads), so hard audio would give another transcript and vector on every run; on eval-dev
+            D3 the fallback also took 1.9× the time for the same retrieval quality.
         condition_on_previous_text: feed the previous window's text as a prompt (more consistent style,
             but a hallucination can repeat itself; off by default for long recordings).
         window_s: seconds of speech per transcript window (one embedded piece).
@@ -216,6 +223,7 @@ class AsrOptions:
     beam_size: int = 5
     vad: bool = True
     word_timestamps: bool = True
+    temperatures: tuple[float, ...] = (0.0,)
     condition_on_previous_text: bool = False
     window_s: float = 30.0
     block_s: float = 240.0
@@ -230,7 +238,12 @@ class AsrOptions:
         if opts.get("languages") is not None:
             langs = opts["languages"]
             opts["languages"] = tuple([langs] if isinstance(langs, str) else langs)
+        if opts.get("temperatures") is not None:
+            temps = opts["temperatures"]
+            opts["temperatures"] = tuple(float(t) for t in ([temps] if isinstance(temps, (int, float)) else temps))
         o = cls(**opts)
+        if not o.temperatures or not all(0.0 <= t <= 1.0 for t in o.temperatures):
+            raise InvalidInput("ASR temperatures must be one or more values in [0, 1], e.g. [0.0]")
         if o.languages is not None and not o.languages:
             raise InvalidInput("ASR languages must name at least one language (ISO codes such as en, de)")
         known_langs = whisper_languages()
@@ -341,6 +354,7 @@ class Asr:
             vad_filter=opts.vad,
             condition_on_previous_text=opts.condition_on_previous_text,
             word_timestamps=opts.word_timestamps,
+            temperature=list(opts.temperatures),
         )
         return [
             AsrSegment(
