@@ -100,7 +100,8 @@ def make_video(work: Path, speech: Path, seconds: float) -> Path:
 def child(kind: str, path: str) -> dict:
     """One measurement in this (fresh) process; prints a JSON line."""
     beam = int(os.environ.get("BENCH_BEAM_SIZE", "5"))
-    opts = {"beam_size": beam, "vad": True, "word_timestamps": True, "condition_on_previous_text": False}
+    opts = {"beam_size": beam, "vad": True, "word_timestamps": True, "condition_on_previous_text": False,
+            "temperatures": [0.0]}
     out: dict = {"kind": kind}
     if kind == "whisper":  # faster-whisper called directly, same model and settings
         from faster_whisper import WhisperModel
@@ -110,7 +111,8 @@ def child(kind: str, path: str) -> dict:
         model = WhisperModel(str(model_dir()), device="cpu", compute_type="int8", cpu_threads=2)
         t = time.perf_counter()
         segs, info = model.transcribe(
-            path, beam_size=beam, best_of=beam, vad_filter=True, word_timestamps=True, condition_on_previous_text=False
+            path, beam_size=beam, best_of=beam, vad_filter=True, word_timestamps=True, condition_on_previous_text=False,
+            temperature=[0.0],
         )
         out["segments"] = len(list(segs))
         out["seconds"] = time.perf_counter() - t
@@ -203,7 +205,7 @@ def main() -> None:
             results[kind] = r
             console.print(f"{kind}: {r['seconds']:.1f} s for {r['media_s']:.0f} s of media, peak RSS {r['max_rss_mb']:.0f} MB")
 
-    t = Table(title=f"omniembed media benchmark (2 threads, Whisper base int8, beam {args.beam_size}, VAD, word timestamps)")
+    t = Table(title=f"omniembed media benchmark (2 threads, Whisper base int8, beam {args.beam_size}, temperature 0, VAD, word timestamps)")
     t.add_column("measure")
     t.add_column("value", justify="right")
     t.add_column("baseline (same run)", justify="right")

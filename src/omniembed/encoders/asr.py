@@ -320,17 +320,17 @@ class Asr:
             language = opts.language
             if language is None and opts.languages:
                 language = self._pick_language(audio, opts.languages)
-            if language is not None or opts.lid_candidates <= 1:
-                return self._decode(audio, offset_s, opts, language)
-            top, top_p, probs = self.model.detect_language(audio, vad_filter=opts.vad)
-            candidates = [top] if top_p >= opts.lid_threshold else [lang for lang, _ in probs[: opts.lid_candidates]]
-            prob = dict(probs)
-            readings = [self._decode(audio, offset_s, opts, cand) for cand in candidates]
-            for cand, reading in zip(candidates, readings):
+            # one pass identifies the language (on the first 30 s of speech) and decodes in it
+            main, info = self._decode(audio, offset_s, opts, language)
+            if language is not None or opts.lid_candidates <= 1 or info.language_probability >= opts.lid_threshold:
+                return main
+            # unsure: also decode in the next most probable language(s)
+            others = [lang for lang, _ in (info.all_language_probs or [])[1 : opts.lid_candidates]]
+            prob = dict(info.all_language_probs or [])
+            readings = [main] + [self._decode(audio, offset_s, opts, lang)[0] for lang in others]
+            for lang, reading in zip([info.language] + others, readings):
                 for seg in reading:
-                    seg.language_probability = float(prob.get(cand, 0.0))
-            if len(candidates) == 1:
-                return readings[0]
+                    seg.language_probability = float(prob.get(lang, 0.0))
             if opts.lid_keep == "best":
                 return max(readings, key=_mean_logprob)
             kept = [r for r in readings if r]
@@ -344,7 +344,8 @@ class Asr:
                     host.alternatives.append(alt.text)
             return main
 
-    def _decode(self, audio: np.ndarray, offset_s: float, opts: AsrOptions, language: str | None) -> list[AsrSegment]:
+    def _decode(self, audio: np.ndarray, offset_s: float, opts: AsrOptions, language: str | None) -> tuple[list[AsrSegment], Any]:
+        """Segments (absolute seconds) and faster-whisper's TranscriptionInfo (language, probabilities)."""
         segments, info = self.model.transcribe(
             audio,
             language=language,
@@ -367,7 +368,7 @@ class Asr:
             )
             for s in segments
             if s.text.strip()
-        ]
+        ], info
 
 
 def _mean_logprob(segs: list[AsrSegment]) -> float:
