@@ -195,7 +195,7 @@ class AsrOptions:
         lid_threshold: the identification probability below which ``lid_candidates`` applies.
         task: "transcribe" (text in the spoken language) or "translate" (Whisper's English translation).
         beam_size: 5 = Whisper's own beam search (the default: fewer misheard words, ~1.35× the time
-            of greedy on 2 cores, still 14-21× real time); 1 = greedy, for the fastest transcripts.
+            of greedy on 2 cores, still 14-23× real time); 1 = greedy, for the fastest transcripts.
         vad: skip non-speech with Silero VAD before decoding.
         word_timestamps: align words to the audio; segment start/end then come from the first and last
             word. Without it a segment that follows a pause VAD removed can be stamped at the end of the
