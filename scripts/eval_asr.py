@@ -60,7 +60,7 @@ def main() -> None:
     clips = [json.loads(line) for line in (args.data / "corpus.jsonl").read_text().splitlines() if line.strip()]
     clips = [c for c in clips if c["meta"]["lang"] in langs]
     get_asr()
-    per_lang: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    per_lang: dict[str, list[tuple[float, bool, bool]]] = defaultdict(list)  # (WER, id correct, unsure)
     rows = []
     t0 = time.perf_counter()
     for c in clips:

@@ -172,11 +172,11 @@ def _balance_channels(segments: list[Segment]) -> None:
     video shows a page of a man page and speaks one sentence: token weighting put every spoken query
     outside the top 20; equal shares put all of them in the top 2.)
     """
-    totals = {src: sum(len(s.text) * s.weight for s in segments if s.source == src) for src in ("ocr", "asr")}
+    totals = {src: sum(len(s.text) for s in segments if s.source == src) for src in ("ocr", "asr")}
     if all(totals.values()):
         mean = sum(totals.values()) / 2
         for s in segments:
-            s.weight *= mean / totals[s.source]
+            s.weight = mean / totals[s.source]
     if len(segments) > 1:
         # fusion counts a part's first piece ``lead_weight`` times (a document's title lives there);
         # a video's first window is no title, so the bonus is cancelled here.
