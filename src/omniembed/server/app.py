@@ -223,8 +223,9 @@ class _Guard:
         try:
             if self.keys and path not in _OPEN_PATHS and not self._authorized(scope, headers) and not (
                 # a resumable upload's URL carries an unguessable session id minted for an authorized
-                # caller (as with Google's API, the SDK sends no key with the chunks)
-                path == "/upload/v1beta/files" and b"upload_id=" in scope.get("query_string", b"")
+                # caller (as with Google's API, the SDK sends no key with the chunks): keyless only for
+                # exactly one upload_id naming an open session, parsed as the route parses it
+                path == "/upload/v1beta/files" and self._open_upload(scope)
             ):
                 raise ApiError(401, "missing or invalid API key (send x-goog-api-key, ?key= or "
                                     "Authorization: Bearer)")
@@ -253,6 +254,12 @@ class _Guard:
                 "event": "request", "id": rid, "method": scope.get("method"), "path": path,
                 "status": status_box[0], "ms": round(dt * 1000, 2), "dialect": dialect,
             }))
+
+    def _open_upload(self, scope) -> bool:
+        from .files import upload_session_id
+
+        upload_id = upload_session_id(scope.get("query_string", b""))
+        return upload_id is not None and self.services.files.has_session(upload_id)
 
     def _authorized(self, scope, headers: dict[str, str]) -> bool:
         cand = headers.get("x-goog-api-key")

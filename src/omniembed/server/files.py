@@ -13,6 +13,7 @@ absolute paths, ``..`` tricks, symlinks out of a root, ``http://`` URLs — is r
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Iterator, Sequence
 from urllib.parse import unquote, urlparse
 
 from fastapi import APIRouter, Request
@@ -35,14 +36,41 @@ from ..media.source import Limits, MediaSource
 from ..types import FileData
 from .errors import ApiError, FileAccessDenied
 
-__all__ = ["FileRecord", "FileStore", "ServerFileResolver", "file_id_from_uri", "rfc3339"]
+__all__ = ["FileRecord", "FileStore", "ServerFileResolver", "file_id_from_uri", "rfc3339", "upload_session_id",
+           "parse_length"]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_SPOOL_BYTES = 1 << 20  # an upload is written to disk in pieces of about this size (bounded memory)
 _URI_ID = re.compile(r"(?:^|/)files/([a-z0-9][a-z0-9-]{0,39})$")
 
 
 class FileNotFound(InvalidInput):
     http_status = 404
+
+
+def upload_session_id(query_string: bytes | str) -> str | None:
+    """The one ``upload_id`` a resumable upload's URL carries, parsed as a query string; else None.
+
+    The API-key guard and the upload route both ask this function, so they cannot disagree: an empty
+    value, a repeated parameter or ``?foo=upload_id=x`` is no session id (a substring test once let
+    such requests create files without a key)."""
+    from urllib.parse import parse_qs
+
+    qs = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+    values = parse_qs(qs, keep_blank_values=True).get("upload_id", [])
+    if len(values) != 1 or not values[0]:
+        return None
+    return values[0]
+
+
+def parse_length(value: str | None, header: str) -> int | None:
+    """A declared byte count from a header: None when absent, else a non-negative decimal integer (400)."""
+    if value is None or not value.strip():
+        return None
+    v = value.strip()
+    if not v.isdigit() or not v.isascii() or len(v) > 19:
+        raise ApiError(400, f"{header} must be a non-negative integer number of bytes, not {v[:40]!r}")
+    return int(v)
 
 
 def rfc3339(t: float | None) -> str | None:
@@ -99,6 +127,7 @@ class FileStore:
         self.limits = limits or Limits()
         self._db = self.root / "files.sqlite3"
         self._lock = threading.Lock()
+        self._receiving: set[str] = set()
         with self._conn() as c:
             c.execute(
                 "CREATE TABLE IF NOT EXISTS files (id TEXT PRIMARY KEY, display_name TEXT, mime TEXT, size INTEGER,"
@@ -118,6 +147,8 @@ class FileStore:
     def start_upload(self, *, size: int | None, mime: str | None, display_name: str | None,
                      name: str | None = None) -> str:
         """Open a resumable upload session; returns its id."""
+        if size is not None and size < 0:
+            raise ApiError(400, f"a declared upload size must not be negative ({size})")
         if size is not None and size > self.max_bytes:
             raise MediaTooLarge(f"the file is {size:,} bytes; this server accepts uploads up to {self.max_bytes:,}")
         file_id = self._new_id(name)
@@ -133,22 +164,51 @@ class FileStore:
         self._session(upload_id)
         return (self.partial / upload_id).stat().st_size
 
-    def append(self, upload_id: str, offset: int, chunk: bytes) -> int:
-        """Append a chunk at ``offset`` (must be the bytes received so far); returns the new size."""
+    def has_session(self, upload_id: str) -> bool:
+        """Whether ``upload_id`` names an open resumable session (the guard lets only those in keyless)."""
+        try:
+            self._session(upload_id)
+        except ApiError:
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def receiving(self, upload_id: str, offset: int, declared: int | None = None) -> Iterator[tuple[BinaryIO, int]]:
+        """Append one chunk at ``offset`` (the bytes received so far): yields ``(file, room)``, where
+        ``room`` is how many bytes the session may still take (its declared size, and the server limit).
+
+        The caller streams the chunk into ``file`` and raises when it would exceed ``room``. On any error
+        the partial file is cut back to ``offset``, so the client can retry the chunk; one chunk per
+        session at a time (a second concurrent one gets 409)."""
         sess = self._session(upload_id)
         part = self.partial / upload_id
         with self._lock:
+            if upload_id in self._receiving:
+                raise ApiError(409, "another chunk of this upload is being received; send chunks one at a time")
             have = part.stat().st_size
             if offset != have:
                 raise ApiError(400, f"upload offset {offset} does not match the {have} bytes received so far")
-            total = have + len(chunk)
-            if total > self.max_bytes or (sess["size"] is not None and total > sess["size"]):
-                raise MediaTooLarge(
-                    f"upload exceeds its declared size or the server limit ({self.max_bytes:,} bytes)"
-                )
-            with open(part, "ab") as fh:
-                fh.write(chunk)
-            return total
+            cap = self.max_bytes if sess["size"] is None else min(self.max_bytes, sess["size"])
+            room = cap - have
+            if declared is not None and declared > room:
+                raise MediaTooLarge(f"this chunk is {declared:,} bytes but the upload may take only {room:,} more "
+                                    f"(declared size {sess['size']}, server limit {self.max_bytes:,} bytes)")
+            self._receiving.add(upload_id)
+        try:
+            with open(part, "r+b") as fh:
+                fh.seek(have)
+                try:
+                    yield fh, room
+                except BaseException:
+                    fh.truncate(have)
+                    raise
+        finally:
+            with self._lock:
+                self._receiving.discard(upload_id)
+
+    def new_tmp(self) -> Path:
+        """A fresh temporary path under the store (for streaming a one-shot upload to disk)."""
+        return self.partial / f"tmp-{secrets.token_hex(8)}"
 
     def finalize(self, upload_id: str) -> FileRecord:
         """Check the bytes are something omniembed can embed (or JSONL for batch jobs) and publish them."""
@@ -169,19 +229,27 @@ class FileStore:
 
     def create(self, data: bytes, *, mime: str, display_name: str | None = None, validate: bool = True,
                name: str | None = None) -> FileRecord:
-        """One-shot upload (also used for batch-job output files)."""
+        """One-shot upload from bytes in memory (batch-job output files; HTTP uploads use :meth:`adopt`)."""
         if len(data) > self.max_bytes:
             raise MediaTooLarge(f"the file is {len(data):,} bytes; this server accepts up to {self.max_bytes:,}")
-        tmp = self.partial / f"tmp-{secrets.token_hex(8)}"
+        tmp = self.new_tmp()
         tmp.write_bytes(data)
+        return self.adopt(tmp, mime=mime, display_name=display_name, validate=validate, name=name)
+
+    def adopt(self, tmp: Path, *, mime: str, display_name: str | None = None, validate: bool = True,
+              name: str | None = None) -> FileRecord:
+        """Publish a file already written under :meth:`new_tmp` (deleted if it is refused)."""
         try:
+            if tmp.stat().st_size > self.max_bytes:
+                raise MediaTooLarge(f"the file is {tmp.stat().st_size:,} bytes; this server accepts up to "
+                                    f"{self.max_bytes:,}")
             if validate:
                 src = MediaSource.from_path(tmp, None, self.limits)
                 mime = mime or src.mime
-        except InvalidInput:
+            return self._publish(tmp, self._new_id(name), display_name, mime)
+        except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return self._publish(tmp, self._new_id(name), display_name, mime)
 
     # --- resources ------------------------------------------------------------------------------
     def get(self, file_id: str) -> FileRecord | None:
@@ -305,23 +373,41 @@ def create_router(services) -> APIRouter:
                 raise MediaTooLarge(f"upload exceeds the server limit of {limit:,} bytes")
         return bytes(buf)
 
+    async def spool(request: Request, fh: BinaryIO, room: int, what: str) -> int:
+        """Stream the body into ``fh`` holding at most ~1 MiB in memory; 413 past ``room`` bytes."""
+        buf = bytearray()
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > room:
+                raise MediaTooLarge(f"{what} exceeds {room:,} bytes (the declared size or the server limit of "
+                                    f"{store.max_bytes:,} bytes)")
+            buf += chunk
+            if len(buf) >= _SPOOL_BYTES:
+                await run_in_threadpool(fh.write, bytes(buf))
+                buf.clear()
+        if buf:
+            await run_in_threadpool(fh.write, bytes(buf))
+        return total
+
     @r.post("/upload/v1beta/files")
     async def upload(request: Request) -> Response:
         h, q = request.headers, request.query_params
-        upload_id = q.get("upload_id")
-        if upload_id:
+        if "upload_id" in q:
+            upload_id = upload_session_id(request.scope.get("query_string", b""))
+            if upload_id is None:
+                raise ApiError(400, "a resumable upload URL carries exactly one non-empty upload_id")
             cmds = {c.strip() for c in h.get("x-goog-upload-command", "upload, finalize").lower().split(",")}
             if "query" in cmds:
                 got = store.upload_offset(upload_id)
                 return Response(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(got)})
-            offset_h = h.get("x-goog-upload-offset")
-            try:
-                offset = int(offset_h) if offset_h is not None else store.upload_offset(upload_id)
-            except ValueError:
-                raise ApiError(400, "X-Goog-Upload-Offset must be an integer") from None
+            offset = parse_length(h.get("x-goog-upload-offset"), "X-Goog-Upload-Offset")
+            if offset is None:
+                offset = store.upload_offset(upload_id)
             if "upload" in cmds:
-                chunk = await read_limited(request, store.max_bytes)
-                await run_in_threadpool(store.append, upload_id, offset, chunk)
+                declared = parse_length(h.get("content-length"), "Content-Length")
+                with store.receiving(upload_id, offset, declared) as (fh, room):
+                    await spool(request, fh, room, "the upload")
             if "finalize" in cmds:
                 rec = await run_in_threadpool(store.finalize, upload_id)
                 return JSONResponse({"file": rec.resource(base(request))}, headers={"x-goog-upload-status": "final"})
@@ -333,14 +419,10 @@ def create_router(services) -> APIRouter:
             if raw.strip():
                 try:
                     meta = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise ApiError(400, "malformed JSON in the upload start request") from None
             f = meta.get("file") if isinstance(meta, dict) and isinstance(meta.get("file"), dict) else {}
-            size_h = h.get("x-goog-upload-header-content-length")
-            try:
-                size = int(size_h) if size_h else None
-            except ValueError:
-                raise ApiError(400, "X-Goog-Upload-Header-Content-Length must be an integer") from None
+            size = parse_length(h.get("x-goog-upload-header-content-length"), "X-Goog-Upload-Header-Content-Length")
             mime = h.get("x-goog-upload-header-content-type") or f.get("mimeType") or f.get("mime_type")
             upload_id = await run_in_threadpool(
                 lambda: store.start_upload(size=size, mime=mime, display_name=f.get("displayName")
@@ -350,14 +432,25 @@ def create_router(services) -> APIRouter:
             return JSONResponse({}, headers={"x-goog-upload-url": url, "x-goog-upload-status": "active"})
         if protocol and protocol not in ("raw",):
             raise ApiError(400, f"upload protocol {protocol!r} is not supported; use resumable or a raw body")
-        data = await read_limited(request, store.max_bytes)
-        if not data:
+        declared = parse_length(h.get("content-length"), "Content-Length")
+        if declared is not None and declared > store.max_bytes:
+            raise MediaTooLarge(f"the upload is {declared:,} bytes; this server accepts uploads up to "
+                                f"{store.max_bytes:,}")
+        tmp = store.new_tmp()
+        try:
+            with open(tmp, "wb") as fh:
+                size = await spool(request, fh, store.max_bytes, "the upload")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if not size:
+            tmp.unlink(missing_ok=True)
             raise ApiError(400, "empty upload")
         ctype = h.get("content-type", "").split(";")[0].strip() or None
         if ctype in ("application/octet-stream", "application/x-www-form-urlencoded"):
             ctype = None
         rec = await run_in_threadpool(
-            lambda: store.create(data, mime=ctype or "", display_name=q.get("display_name") or q.get("displayName"))
+            lambda: store.adopt(tmp, mime=ctype or "", display_name=q.get("display_name") or q.get("displayName"))
         )
         return JSONResponse({"file": rec.resource(base(request))})
 
