@@ -29,7 +29,12 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["OcrResult", "Ocr", "get_ocr", "tesseract_languages"]
+__all__ = ["OcrResult", "Ocr", "get_ocr", "tesseract_languages", "OCR_MAX_SIDE"]
+
+#: The longest side OCR reads. RapidOCR shrinks every input to this size before detection (its
+#: ``Global.max_side_len``), so images are decoded no larger (``media.image.load_image(max_side=)``):
+#: decoding an 8900×8900 picture in full and handing it over cost ~1.2 GiB more for the same text.
+OCR_MAX_SIDE = 2000
 
 _DEFAULT_TESS = ("eng", "deu", "fra", "spa", "ita", "por", "rus", "jpn", "chi_sim")
 
@@ -75,7 +80,7 @@ class Ocr:
         if self._rapid is None:
             from rapidocr import RapidOCR
 
-            self._rapid = RapidOCR(params={"Global.log_level": "error"})
+            self._rapid = RapidOCR(params={"Global.log_level": "error", "Global.max_side_len": OCR_MAX_SIDE})
         return self._rapid
 
     def read(self, image: np.ndarray) -> OcrResult:

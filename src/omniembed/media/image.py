@@ -8,6 +8,7 @@ description of its shape and colours, and the result says so (flag ``no_text``):
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -19,33 +20,60 @@ from .source import Limits, MediaSource
 __all__ = ["load_image", "extract", "describe_colours"]
 
 
-def load_image(src: MediaSource, limits: Limits):
-    """Decode to an RGB ``PIL.Image`` with EXIF orientation applied; first frame of animations."""
+#: Pillow's own bomb messages ("Image size (N pixels) exceeds limit of M pixels…"): N is read back so the
+#: refusal quotes omniembed's limit (``Limits.max_image_pixels``), never Pillow's 89 or 179 MP.
+_PIL_BOMB = re.compile(r"\((\d+) pixels\)")
+
+
+def load_image(src: MediaSource, limits: Limits, max_side: int | None = None):
+    """Decode to an RGB ``PIL.Image`` with EXIF orientation applied; first frame of animations.
+
+    ``max_side`` (pixels, longest side) decodes no larger than needed: JPEGs are decoded at 1/2, 1/4 or
+    1/8 scale by libjpeg itself (``draft``), other formats are reduced right after decoding, before any
+    copy or mode conversion. Measured on an 8900×8900 (79 MP, under the 80 MP limit) picture embedded by
+    the library: peak RSS 1,460 MiB for a one-colour PNG and 1,570 MiB for a JPEG when the full canvas
+    went to OCR, versus the numbers in ``bench/bench_hostile.py`` with ``max_side`` = :data:`OCR_MAX_SIDE`.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     fh = src.open()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides below
             try:
                 img = Image.open(fh)
                 w, h = img.size
-                if w * h > limits.max_image_pixels:
-                    raise MediaTooLarge(
-                        f"{src.name} is {w}×{h} = {w * h:,} pixels; the limit is {limits.max_image_pixels:,} "
-                        "(decompression-bomb guard)"
-                    )
+                _check_pixels(src, w * h, limits)
                 img.seek(0)
+                if max_side and max(w, h) > max_side:
+                    scale = max_side / max(w, h)
+                    img.draft("RGB" if img.mode not in ("L", "1") else "L",
+                              (max(1, round(w * scale)), max(1, round(h * scale))))
                 img.load()
+                if img.mode in ("P", "PA", "1"):  # palette images cannot be resampled; expand them first
+                    has_alpha = img.mode == "PA" or "transparency" in img.info
+                    img = img.convert("RGBA" if has_alpha else ("L" if img.mode == "1" else "RGB"))
+                if max_side and max(img.size) > max_side:
+                    try:
+                        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                    except ValueError:  # a mode resampling does not handle (e.g. some 16-bit or float TIFFs)
+                        img = img.convert("RGB")
+                        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
                 img = ImageOps.exif_transpose(img)
                 if img.mode not in ("RGB", "L"):
-                    if "A" in img.getbands() or img.mode == "P":
+                    if "A" in img.getbands():
                         img = img.convert("RGBA")
                         bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
                         img = Image.alpha_composite(bg, img)
                 img = img.convert("RGB")
-            except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-                raise MediaTooLarge(f"{src.name}: {exc}") from None
+            except MediaTooLarge:
+                raise
+            except Image.DecompressionBombError as exc:
+                m = _PIL_BOMB.search(str(exc))
+                if m:
+                    _check_pixels(src, int(m.group(1)), limits)
+                raise MediaTooLarge(f"{src.name} has too many pixels; the limit is {limits.max_image_pixels:,} "
+                                    "(decompression-bomb guard)") from None
             except UnidentifiedImageError:
                 raise DecodeError(f"{src.name}: not a readable {src.mime} image") from None
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -53,6 +81,14 @@ def load_image(src: MediaSource, limits: Limits):
     finally:
         fh.close()
     return img
+
+
+def _check_pixels(src: MediaSource, pixels: int, limits: Limits) -> None:
+    if pixels > limits.max_image_pixels:
+        raise MediaTooLarge(
+            f"{src.name} has {pixels:,} pixels; the limit is {limits.max_image_pixels:,} (decompression-bomb "
+            "guard; omniembed serve and Embedder take a higher limit through Limits(max_image_pixels=...))"
+        )
 
 
 _NAMED = {
@@ -97,7 +133,9 @@ def ocr_segments(img, ctx: MediaContext, modality: str, **where) -> list[Segment
 
 
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
-    img = load_image(src, ctx.limits)
+    from ..encoders.ocr import OCR_MAX_SIDE
+
+    img = load_image(src, ctx.limits, max_side=OCR_MAX_SIDE)
     segments = ocr_segments(img, ctx, "image")
     if segments:
         return Evidence("image", segments)

@@ -39,7 +39,7 @@ def thumbnail_png(path: str | Path, page: int = 1, width: int = 360, limits: Lim
         if img is None:
             raise UnsupportedMediaType(f"{src.name}: page {page} has no area to render")
     elif src.modality == "image":
-        img = load_image(src, limits)
+        img = load_image(src, limits, max_side=width * 2)
         img.thumbnail((width, width * 2))
     else:
         raise UnsupportedMediaType(f"no preview for {src.modality} files")
