@@ -17,9 +17,11 @@ Only files that are indexed and lie inside an indexed folder are ever served: th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mimetypes
 import os
+import stat
 import threading
 import time
 from functools import lru_cache
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -67,6 +70,7 @@ class _Index:
         self._at = 0.0
         self._files: dict = {}
         self._roots: dict[str, str] = {}
+        self._verified: dict[tuple, bool] = {}  # (dev, inode, size, mtime, ctime, sha256) → hash matched
         self.searcher = None
 
     def refresh(self) -> None:
@@ -98,7 +102,53 @@ class _Index:
         entry = self._files.get(file_id_for(root, target.relative_to(root_p).as_posix()))
         if entry is None or not target.is_file():
             raise HTTPException(404, "no such indexed file")
-        return entry, target
+        st = self.verify(entry, target)
+        return entry, target, st
+
+    def verify(self, entry, target: Path) -> os.stat_result:
+        """The file must still be the one that was indexed: a regular file with the manifest's size and
+        mtime and, once per inode version, its SHA-256. A file replaced since (a hard link to another
+        file, a different inode, new bytes) is refused with 409 until it is indexed again."""
+        try:
+            st = target.stat()
+        except OSError:
+            raise HTTPException(404, "no such indexed file") from None
+        stale = HTTPException(409, "this file changed since it was indexed; run omniembed index again to "
+                                   "search and open it")
+        if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size or st.st_mtime_ns != entry.mtime_ns:
+            raise stale
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, entry.sha256)
+        with self._lock:
+            known = self._verified.get(key)
+        if known is None:
+            from ..indexer import sha256_file
+
+            known = sha256_file(target) == entry.sha256
+            with self._lock:
+                if len(self._verified) > 4096:
+                    self._verified.clear()
+                self._verified[key] = known
+        if not known:
+            raise stale
+        return st
+
+
+class _VerifiedFile(FileResponse):
+    """A ``FileResponse`` that sends only the inode that was verified: the file it opens must have the
+    device and inode number of the checked ``stat`` (a file swapped in between check and open is not
+    sent; the transfer is aborted). Starlette opens files in ``_open_file``; tests check it still does."""
+
+    def __init__(self, path: Path, st: os.stat_result, **kw):
+        super().__init__(path, stat_result=st, **kw)
+        self._identity = (st.st_dev, st.st_ino)
+
+    @contextlib.asynccontextmanager
+    async def _open_file(self):
+        async with super()._open_file() as fh:
+            st = await anyio.to_thread.run_sync(os.fstat, fh.wrapped.fileno())
+            if (st.st_dev, st.st_ino) != self._identity:
+                raise RuntimeError("the file was replaced while it was being served; not sending it")
+            yield fh
 
 
 def _hit_json(hit, prefix: str) -> dict[str, Any]:
@@ -196,17 +246,17 @@ def create_router(store: Store | str | os.PathLike[str], services=None, *, prefi
 
     @router.get(prefix + "/media/{key}/{rel:path}", include_in_schema=False)
     async def media(key: str, rel: str) -> FileResponse:
-        entry, target = await run_in_threadpool(idx.resolve, key, rel)
+        entry, target, st = await run_in_threadpool(idx.resolve, key, rel)
         mime = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return FileResponse(target, media_type=mime, headers={"Cache-Control": "no-cache"})
+        return _VerifiedFile(target, st, media_type=mime, headers={"Cache-Control": "no-cache"})
 
     @router.get(prefix + "/thumb/{key}/{rel:path}", include_in_schema=False)
     async def thumb(key: str, rel: str, page: int = Query(1, ge=1), w: int = Query(_THUMB_WIDTH, ge=64, le=1024)):
-        entry, target = await run_in_threadpool(idx.resolve, key, rel)
+        entry, target, st = await run_in_threadpool(idx.resolve, key, rel)
         if entry.modality not in ("pdf", "image"):
             raise HTTPException(404, "no preview for this type")
         try:
-            png = await run_in_threadpool(_thumbnail, str(target), target.stat().st_mtime_ns, page, w)
+            png = await run_in_threadpool(_thumbnail, str(target), st.st_mtime_ns, page, w)
         except Exception as exc:  # noqa: BLE001 — a broken file gets no preview, not a 500 page
             raise HTTPException(422, f"cannot render a preview: {exc}") from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=300"})
