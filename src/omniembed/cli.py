@@ -240,6 +240,8 @@ def _print_index_report(report) -> None:
                        else "") + msg)
     for o in report.failed:
         err_console.print(f"  [red]failed[/] {o.path}: {o.reason}", highlight=False)
+    for o in report.skipped:
+        err_console.print(f"  [yellow]skipped[/] {o.path}: {o.reason}", highlight=False)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,7 @@ class FileOutcome:
     """What happened to one file in a run."""
 
     path: str  # relative to the root
-    status: str  # new | changed | unchanged | removed | failed
+    status: str  # new | changed | unchanged | removed | failed | skipped (not a regular file)
     modality: str = ""
     size: int = 0
     seconds: float = 0.0
@@ -131,6 +132,11 @@ class IndexReport:
         return [o for o in self.outcomes if o.status == "failed"]
 
     @property
+    def skipped(self) -> list[FileOutcome]:
+        """Symlinks out of the folder or to nothing, FIFOs, sockets, devices: left out, with the reason."""
+        return [o for o in self.outcomes if o.status == "skipped"]
+
+    @property
     def indexed(self) -> int:
         return self.new + self.changed
 
@@ -146,33 +152,60 @@ class IndexReport:
         return out
 
 
-def walk(root: Path, *, skip: tuple[Path, ...] = (), include_hidden: bool = False) -> Iterator[tuple[Path, bool]]:
+def walk(root: Path, *, skip: tuple[Path, ...] = (), include_hidden: bool = False,
+         on_skip: Callable[[Path, str], None] | None = None) -> Iterator[tuple[Path, bool]]:
     """Yield ``(path, indexable)`` for the regular files under ``root`` in a stable (sorted) order.
 
     Hidden files and folders (a leading dot) are skipped unless ``include_hidden``; so are the ``skip``
     folders (e.g. a store kept inside the folder). Symlinks to files are followed only when they stay
-    inside ``root``."""
+    inside ``root``. Everything else left out — symlinks leading outside or nowhere, symlinked folders,
+    FIFOs, sockets, devices — is passed to ``on_skip(path, reason)`` so the report can say so."""
     root_r = root.resolve()
     skip_r = tuple(s.resolve() for s in skip)
+    report = on_skip or (lambda p, why: None)
     for dirpath, dirnames, filenames in os.walk(root_r, followlinks=False):
         d = Path(dirpath)
-        dirnames[:] = sorted(
-            n for n in dirnames
-            if (include_hidden or not n.startswith(".")) and (d / n).resolve() not in skip_r
-        )  # fmt: skip
+        kept = []
+        for n in sorted(dirnames):
+            if (not include_hidden and n.startswith(".")) or (d / n).resolve() in skip_r:
+                continue
+            if (d / n).is_symlink():
+                report(d / n, "a symlink to a folder (symlinked folders are not followed)")
+                continue
+            kept.append(n)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if not include_hidden and name.startswith("."):
                 continue
             p = d / name
-            if p.is_symlink():
-                try:
-                    if not p.resolve().is_relative_to(root_r) or not p.resolve().is_file():
-                        continue
-                except OSError:
-                    continue
-            elif not p.is_file():
+            why = _not_indexable(p, root_r)
+            if why:
+                report(p, why)
                 continue
             yield p, p.suffix.lower() in INDEXED_SUFFIXES
+
+
+def _not_indexable(p: Path, root_r: Path) -> str | None:
+    """Why ``p`` is not a regular file the indexer may read (None when it is)."""
+    try:
+        if p.is_symlink():
+            target = p.resolve()
+            if not target.exists():
+                return "a broken symlink"
+            if not target.is_relative_to(root_r):
+                return "a symlink to a file outside the indexed folder (not followed)"
+        mode = p.stat().st_mode
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on older Pythons
+        return f"cannot read: {getattr(exc, 'strerror', None) or exc}"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file, not a regular file"
+    return "not a regular file"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -237,12 +270,19 @@ class Indexer:
         self.fine = fine
 
     # --------------------------------------------------------------------------------------------
-    def plan(self, root: Path, existing: dict) -> tuple[list[Path], list[Path], list[str], int]:
-        """(files to look at, files unchanged by size+mtime, file ids to remove, ignored count)."""
+    def plan(self, root: Path, existing: dict,
+             skipped: list[FileOutcome] | None = None) -> tuple[list[Path], list[Path], list[str], int]:
+        """(files to look at, files unchanged by size+mtime, file ids to remove, ignored count); files
+        that are not regular files are appended to ``skipped``."""
         root_s = str(root)
         todo, same, seen, ignored = [], [], set(), 0
         skip = (Path(self.store.path),) if getattr(self.store, "path", None) else ()
-        for p, ok in walk(root, skip=skip):
+
+        def on_skip(p: Path, why: str) -> None:
+            if skipped is not None:
+                skipped.append(FileOutcome(p.relative_to(root).as_posix(), "skipped", reason=why))
+
+        for p, ok in walk(root, skip=skip, on_skip=on_skip):
             if not ok:
                 ignored += 1
                 continue
@@ -332,7 +372,10 @@ class Indexer:
         with _lock(self.store):
             report.pruned = self.store.prune_orphans()
             existing = self.store.files(str(root_p))
-            todo, same, removed, report.ignored = self.plan(root_p, existing)
+            skipped: list[FileOutcome] = []
+            todo, same, removed, report.ignored = self.plan(root_p, existing, skipped)
+            for o in skipped:
+                self._emit(report, o)
             for p in same:
                 self._emit(report, FileOutcome(p.relative_to(root_p).as_posix(), "unchanged",
                                                INDEXED_SUFFIXES.get(p.suffix.lower(), ""), p.stat().st_size))
