@@ -166,3 +166,63 @@ def test_resumable_chunks_must_match_the_declared_length(server, http):
     ok = http.post(path, content=b"glaciers!!", headers={"x-goog-upload-command": "upload, finalize",
                                                           "x-goog-upload-offset": "0"})
     assert ok.status_code == 200 and ok.json()["file"]["sizeBytes"] == "10"
+
+
+# --- 6: clean messages for odd text, and a 413 every client sees ----------------------------------
+def test_lone_surrogates_are_a_clean_400_in_both_dialects(http):
+    body = '{"content": {"parts": [{"text": "a\\ud800"}]}}'  # valid JSON, invalid Unicode
+    msg = _error(http.post(EMBED, content=body, headers={"x-goog-api-key": KEY, "content-type": "application/json"}),
+                 400)
+    assert "lone surrogate" in msg and "U+D800" in msg and "codec" not in msg
+    body = '{"model": "omniembed-lite", "input": ["fine", "b\\udfff"]}'
+    r = http.post("/v1/embeddings", content=body, headers={"authorization": f"Bearer {KEY}",
+                                                          "content-type": "application/json"})
+    assert r.status_code == 400 and "lone surrogate" in r.json()["error"]["message"]
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_utf8_text_with_nul_bytes_is_text_everywhere(http):
+    import base64
+
+    text = "Glaciers retreat\x00 when summers grow warmer."
+    as_str = http.post(EMBED, headers={"x-goog-api-key": KEY}, json={"content": {"parts": [{"text": text}]}})
+    inline = http.post(EMBED, headers={"x-goog-api-key": KEY}, json={"content": {"parts": [{"inlineData": {
+        "mimeType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}]}})
+    up = http.post(UPLOAD, content=text.encode(), headers={"x-goog-api-key": KEY})
+    assert up.status_code == 200, up.text
+    by_file = http.post(EMBED, headers={"x-goog-api-key": KEY}, json={"content": {"parts": [{"fileData": {
+        "fileUri": up.json()["file"]["name"]}}]}})
+    vecs = [r.json()["embedding"]["values"] for r in (as_str, inline, by_file)]
+    assert vecs[0] == vecs[1] == vecs[2]
+
+
+@pytest.mark.parametrize("path,headers", [
+    (EMBED, {"x-goog-api-key": KEY}),
+    ("/v1/embeddings", {"authorization": f"Bearer {KEY}"}),
+    (EMBED, {}),  # no key: the 401 is seen too
+])
+def test_urllib_sees_the_answer_to_an_oversized_body(server, path, headers):
+    """urllib writes the whole body before it reads: the server must read (and discard) it first."""
+    payload = json.dumps({"content": {"parts": [{"text": "x" * (3 * 1024**2)}]}}).encode()  # over 2 MiB
+    req = urllib.request.Request(server.url + path, data=payload, method="POST",
+                                 headers={"content-type": "application/json", **headers})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(req, timeout=120)
+    err = json.loads(exc.value.read())["error"]
+    if headers:
+        assert exc.value.code == 413 and "3,145,7" in err["message"] and "2,097,152" in err["message"]
+    else:
+        assert exc.value.code == 401 and "API key" in err["message"]
+
+
+def test_urllib_sees_the_413_of_a_chunked_body(server):
+    def chunks():
+        for _ in range(48):
+            yield b"y" * 65536  # 3 MiB, no Content-Length: the limit trips while reading
+
+    req = urllib.request.Request(server.url + EMBED, data=chunks(), method="POST",
+                                 headers={"content-type": "application/json", "x-goog-api-key": KEY,
+                                          "transfer-encoding": "chunked"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(req, timeout=120)
+    assert exc.value.code == 413 and "2,097,152" in json.loads(exc.value.read())["error"]["message"]

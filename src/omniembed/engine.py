@@ -23,7 +23,7 @@ from .evidence import Evidence, MediaContext, Segment
 from .fusion import FusionConfig, fuse_parts, pool_pieces
 from .media import extract
 from .media.source import Limits, MediaSource
-from .media.text import chunk_text, clean_text
+from .media.text import check_unicode, chunk_text, clean_text
 from .space import Profile, Space, encoder_mode, get_profile, parse_task_prefix
 from .types import EmbeddingResult, EmbedRequest, FileData, Part, Piece, TaskType
 
@@ -96,6 +96,8 @@ class Engine:
             raise InvalidInput("nothing to embed: the list of contents is empty")
         dims = self.space.check_dimensionality(request.output_dimensionality)
         task = TaskType.parse(request.task_type)
+        if request.title is not None:
+            check_unicode(request.title, "the title")
         total_parts = sum(len(c.parts) for c in request.contents)
         if total_parts > self.limits.max_parts:
             raise InvalidInput(f"{total_parts:,} parts in one request; the limit is {self.limits.max_parts:,}")
@@ -124,6 +126,7 @@ class Engine:
     ) -> tuple[Evidence, TaskType, str | None]:
         where = f"content {ci}, part {pi}"
         if part.text is not None:
+            check_unicode(part.text, f"{where}: text")
             prefix_task, prefix_title, body = parse_task_prefix(part.text)
             if len(body) > self.limits.max_text_chars:
                 raise InvalidInput(

@@ -145,7 +145,9 @@ def _looks_like_text(head: bytes) -> bool:
         return False
     if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         return True
-    if b"\x00" in head:
+    # NUL bytes: a few (padding, a stray byte in a log) leave UTF-8 text text, as the same str is text;
+    # many mean UTF-16/32 without a byte-order mark or a binary format
+    if head.count(b"\x00") > len(head) // 16:
         return False
     try:
         head.decode("utf-8")
@@ -153,6 +155,8 @@ def _looks_like_text(head: bytes) -> bool:
     except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the sniffed head is fine
         if exc.start >= len(head) - 3:
             return True
+    if b"\x00" in head:
+        return False
     # not UTF-8 but printable (e.g. Latin-1): call it text, so decoding reports the bad byte clearly
     printable = sum(b >= 0x20 or b in (9, 10, 13) for b in head)
     return printable >= 0.95 * len(head)

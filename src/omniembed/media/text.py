@@ -14,9 +14,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import DecodeError, MediaTooLarge
+from ..errors import DecodeError, InvalidInput, MediaTooLarge
 
-__all__ = ["decode_text", "clean_text", "split_sentences", "chunk_text", "Chunk"]
+__all__ = ["decode_text", "check_unicode", "clean_text", "split_sentences", "chunk_text", "Chunk"]
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -42,11 +42,26 @@ def decode_text(data: bytes, max_chars: int | None = None) -> str:
             f"text is not valid {encoding.upper()} (bad byte 0x{data[exc.start]:02x} at offset {exc.start}); "
             "omniembed reads text as UTF-8, or UTF-16/32 with a byte-order mark"
         ) from None
-    if "\x00" in text:
-        raise DecodeError("text contains NUL characters; is it really a text file?")
+    # NUL characters are kept here and dropped by clean_text, as in a text part: the same string
+    # embeds the same whether it arrives as a str or as a UTF-8 file (the sniffer decides what is text)
     if max_chars is not None and len(text) > max_chars:
         raise MediaTooLarge(f"text has {len(text):,} characters; the limit is {max_chars:,}")
     return text
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def check_unicode(text: str, where: str = "text") -> None:
+    """Refuse a str that is not valid Unicode: a lone UTF-16 surrogate (``"a\\ud800"``, which JSON
+    ``\\ud800`` escapes and ``surrogateescape`` decoding produce) cannot be encoded as UTF-8 and would
+    otherwise surface as a raw ``UnicodeEncodeError`` from the tokenizer."""
+    m = _SURROGATE.search(text)
+    if m:
+        raise InvalidInput(
+            f"{where} contains a lone surrogate (U+{ord(m.group()):04X} at character {m.start()}), which is not "
+            "valid Unicode; send UTF-8 text (in JSON, \\uD800-\\uDFFF escapes must come in high/low pairs)"
+        )
 
 
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b\u200c\u200d\u2060\ufeff]")

@@ -212,9 +212,17 @@ class _Guard:
                                                                                       "/download")) else "other")
         rid = headers.get("x-request-id") or uuid.uuid4().hex[:16]
         status_box = [0]
+        limit = self.services.config.max_body_bytes
+        body = _Body(receive, None if path.startswith("/upload/") else limit)
+        receive = body.receive
+        expects_continue = "100-continue" in headers.get("expect", "").lower()
 
         async def send_wrapped(message):
             if message["type"] == "http.response.start":
+                if not body.done and not expects_continue:
+                    # answering before the body is read (413, 401, …): read and discard it, up to a bound,
+                    # so clients that send the whole body first (Python's urllib) see the answer, not a reset
+                    await body.drain(_DRAIN_BYTES, _DRAIN_SECONDS)
                 status_box[0] = message["status"]
                 message = dict(message)
                 message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", rid.encode())]
@@ -229,13 +237,11 @@ class _Guard:
             ):
                 raise ApiError(401, "missing or invalid API key (send x-goog-api-key, ?key= or "
                                     "Authorization: Bearer)")
-            limit = self.services.config.max_body_bytes
             if not path.startswith("/upload/"):
                 clen = headers.get("content-length")
                 if clen and clen.isdigit() and int(clen) > limit:
                     raise ApiError(413, f"the request body is {int(clen):,} bytes; the limit is {limit:,} "
                                         "(upload large media with the Files API and send fileData)")
-                receive = _limited(receive, limit)
             await self.app(scope, receive, send_wrapped)
         except Exception as exc:  # auth, size, and anything a handler did not expect
             err = to_api_error(exc)
@@ -274,18 +280,45 @@ class _Guard:
         return cand in self.keys
 
 
-def _limited(receive, limit: int):
-    seen = [0]
+#: A request answered before its body was read has up to this much of the body read and discarded
+#: first (and for at most this long), so the client is reading when the answer comes.
+_DRAIN_BYTES = 64 * 1024**2
+_DRAIN_SECONDS = 30.0
 
-    async def wrapped():
-        message = await receive()
-        if message["type"] == "http.request":
-            seen[0] += len(message.get("body", b""))
-            if seen[0] > limit:
-                raise ApiError(413, f"the request body exceeds the limit of {limit:,} bytes")
+
+class _Body:
+    """The request body as the app reads it: counted against ``limit`` (413 beyond), and whether it was
+    read to its end (so an early answer can drain what is left)."""
+
+    def __init__(self, receive, limit: int | None):
+        self._receive = receive
+        self.limit = limit
+        self.seen = 0
+        self.done = False
+
+    async def receive(self):
+        message = await self._receive()
+        self._note(message)
+        if self.limit is not None and self.seen > self.limit:
+            raise ApiError(413, f"the request body exceeds the limit of {self.limit:,} bytes")
         return message
 
-    return wrapped
+    def _note(self, message) -> None:
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.done = True
+        elif message["type"] == "http.disconnect":
+            self.done = True
+
+    async def drain(self, max_bytes: int, max_seconds: float) -> None:
+        async def run():
+            start = self.seen
+            while not self.done and self.seen - start <= max_bytes:
+                self._note(await self._receive())
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(run(), max_seconds)
 
 
 def _error_response(err: ApiError, path: str) -> JSONResponse:
