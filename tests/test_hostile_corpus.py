@@ -1,0 +1,154 @@
+"""The generated hostile corpus (``hostile_corpus.py``) against the library, the server (both dialects)
+and the indexer: every case embeds or fails with a typed 4xx error; nothing crashes, hangs or 500s."""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+import httpx
+import pytest
+
+import hostile_corpus
+from omniembed import Part
+from omniembed.errors import OmniEmbedError
+from server_harness import ServerProcess
+
+HANG_S = 600  # far beyond any case's normal time on a loaded machine: only a real hang trips it
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    return hostile_corpus.corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def _bounded(fn):
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - judged by the caller
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(HANG_S)
+    assert not t.is_alive(), "hung"
+    return box
+
+
+def _judge(case, error) -> str | None:
+    """None when the outcome is acceptable for the case, else what went wrong."""
+    if error is None:
+        return None if case.expect == "any" else f"embedded, expected {case.expect}"
+    if not isinstance(error, OmniEmbedError) or not 400 <= error.http_status < 500:
+        return f"untyped or 5xx: {type(error).__name__}: {error}"
+    if case.expect in ("any", "error"):
+        return None
+    names = {c.__name__ for c in type(error).__mro__}
+    return None if case.expect in names else f"{type(error).__name__} ({error}), expected {case.expect}"
+
+
+def test_library(embedder, cases):
+    bad = []
+    for case in cases:
+        box = _bounded(lambda: embedder.embed_detailed(Part.from_bytes(case.data, mime_type=case.mime)))
+        why = _judge(case, box.get("error"))
+        if why:
+            bad.append(f"{case.name}: {why}")
+    assert not bad, "\n".join(bad)
+
+
+# --- the server: Gemini and OpenAI dialects, inline and uploaded -----------------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with ServerProcess(tmp_path_factory.mktemp("hostile-srv"), "--workers", "1", "--max-body-mb", "8") as srv:
+        yield srv
+
+
+def _server_cases(cases):
+    return [c for c in cases if hostile_corpus.FULL or not hostile_corpus.slow(c)]
+
+
+def _status_ok(case, status: int, body: dict, dialect: str) -> str | None:
+    if status == 200:
+        return None if case.expect == "any" else f"200, expected {case.expect}"
+    if not 400 <= status < 500:
+        return f"HTTP {status}: {body}"
+    err = body.get("error", {})
+    if dialect == "gemini" and not (err.get("code") == status and err.get("message") and err.get("status")):
+        return f"not a Gemini error shape: {body}"
+    if dialect == "openai" and set(err) != {"message", "type", "param", "code"}:
+        return f"not an OpenAI error shape: {body}"
+    return None
+
+
+def test_server_both_dialects(server, cases):
+    bad = []
+    with httpx.Client(base_url=server.url, timeout=HANG_S) as http:
+        for i, case in enumerate(_server_cases(cases)):
+            b64 = base64.b64encode(case.data).decode()
+            if i % 2 == 0:
+                dialect = "gemini"
+                inline = {"data": b64, **({"mimeType": case.mime} if case.mime else {})}
+                r = http.post("/v1beta/models/omniembed-lite:embedContent",
+                              json={"content": {"parts": [{"inlineData": inline}]}})
+            else:
+                dialect = "openai"
+                url = f"data:{case.mime or ''};base64,{b64}"
+                r = http.post("/v1/embeddings", json={"model": "omniembed-lite",
+                                                      "input": [{"type": "media_url", "media_url": {"url": url}}]})
+            why = _status_ok(case, r.status_code, r.json(), dialect)
+            if why:
+                bad.append(f"{case.name} ({dialect}): {why}")
+        # uploads: the Files API validates what it stores; then embedding by reference
+        for case in [c for c in _server_cases(cases) if c.expect != "any"][:12]:
+            up = http.post("/upload/v1beta/files", content=case.data,
+                           headers={"content-type": case.mime or "application/octet-stream"})
+            why = _status_ok(case, up.status_code, up.json(), "gemini") if up.status_code != 200 else None
+            if why:
+                bad.append(f"{case.name} (upload): {why}")
+        deep = b"[" * 200_000 + b"]" * 200_000
+        for path in ("/v1beta/models/omniembed-lite:embedContent", "/v1/embeddings"):
+            r = http.post(path, content=deep, headers={"content-type": "application/json"})
+            assert r.status_code == 400, r.text
+        r = http.post("/v1beta/models/omniembed-lite:embedContent", json={"content": {"parts": [{"text": "alive"}]}})
+        assert r.status_code == 200
+    assert server.alive()
+    assert not bad, "\n".join(bad)
+
+
+# --- the indexer: one folder of everything --------------------------------------------------------
+_EXT = {"text/plain": "txt", "text/markdown": "md", "application/pdf": "pdf", "image/png": "png",
+        "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif", "image/bmp": "bmp", "image/tiff": "tif",
+        "audio/wav": "wav", "audio/mpeg": "mp3", "audio/flac": "flac", "audio/ogg": "ogg", "audio/mp4": "m4a",
+        "audio/aac": "aac", "video/mp4": "mp4", "video/quicktime": "mov", "video/x-matroska": "mkv",
+        "video/webm": "webm", "video/x-msvideo": "avi", "video/mpeg": "mpg"}
+
+
+def test_indexer_reports_every_file(embedder, cases, tmp_path):
+    from omniembed.indexer import Indexer
+    from omniembed.store import open_store
+
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    names: dict[str, object] = {}
+    for case in _server_cases(cases):
+        # the file name carries the declared type's extension (a mislabeled case gets the wrong one)
+        stem = case.name.rsplit(".", 1)[0] + "-" + case.name.rsplit(".", 1)[1]
+        name = f"{stem}.{_EXT.get(case.mime or '', 'txt')}"
+        (folder / name).write_bytes(case.data)
+        names[name] = case
+    store = open_store(str(tmp_path / "store"))
+    box = _bounded(lambda: Indexer(store, embedder).run(folder, progress=False))
+    assert "error" not in box, repr(box.get("error"))
+    report = box["value"]
+    assert {o.path for o in report.outcomes} == set(names)  # every file is accounted for
+    for o in report.failed:
+        assert o.reason and "Traceback" not in o.reason and not o.reason.startswith(("TypeError", "KeyError",
+                                                                                      "AttributeError")), o
+    for o in report.outcomes:
+        if names[o.path].expect not in ("any", "error"):  # bombs, encrypted, empty: refused with a reason
+            assert o.status == "failed" and o.reason, o
+    store.close()
