@@ -97,7 +97,8 @@ def damaged(samples: dict[str, tuple[bytes, str]]) -> list[Case]:
     cases: list[Case] = []
     for ext, (data, mime) in samples.items():
         av = mime.split("/")[0] in ("audio", "video")
-        cases.append(Case(f"valid.{ext}", data, mime))
+        if not av or FULL:  # valid audio and video are the subject of test_audio.py and test_video.py
+            cases.append(Case(f"valid.{ext}", data, mime))
         cases.append(Case(f"zero.{ext}", b"", mime, "DecodeError"))
         cases.append(Case(f"head64.{ext}", data[:64], mime))
         cases.append(Case(f"half.{ext}", data[: len(data) // 2], mime))
