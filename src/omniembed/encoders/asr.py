@@ -299,6 +299,9 @@ class AsrResult:
 PACK_MAX_SPEECH_S = 20.0
 #: Silence between packed clips: Whisper ends a segment there, and a word is never shared by two clips.
 PACK_GAP_S = 1.0
+#: A clip whose words in its window end more than this before its speech does (VAD keeps ~0.4 s of
+#: margin around speech) was not read to the end (Whisper ended the window early): decoded alone.
+UNREAD_S = 1.5
 #: Packed speech + gaps per window, below Whisper's 30 s.
 PACK_WINDOW_S = 29.0
 #: Language identification of a short clip encodes its first this-many seconds (zero-padded to it)
@@ -384,9 +387,10 @@ def _lay_out(window: list[_Clip]) -> tuple[np.ndarray, list[tuple[float, float]]
 
 
 def _split_back(words: list[_Word], avg_logprob: float, window: list[_Clip], spans: list[tuple[float, float]],
-                lang: str, found: dict[tuple[int, str], list[AsrSegment]]) -> None:
+                lang: str, found: dict[tuple[int, str], list[AsrSegment]], reach: dict[tuple[int, str], float]) -> None:
     """The words of one Whisper segment of a packed window, back to the clips they fall in (cut in
-    the middle of each gap), as segments in seconds from each clip's start."""
+    the middle of each gap), as segments in seconds from each clip's start; ``reach``: how far into
+    each clip's speech the words went (seconds)."""
     bounds = [(a + b) / 2 for (_, a), (b, _) in zip(spans, spans[1:])]
     by_clip: dict[int, list[_Word]] = {}
     for w in words:
@@ -396,6 +400,7 @@ def _split_back(words: list[_Word], avg_logprob: float, window: list[_Clip], spa
         if not text:
             continue
         c, (lo, hi) = window[k], spans[k]
+        reach[(c.index, lang)] = max(reach.get((c.index, lang), 0.0), min(ws[-1].end, hi) - lo)
         start, end = c.restore(ws[0], lo, hi)[0], c.restore(ws[-1], lo, hi)[1]
         found.setdefault((c.index, lang), []).append(AsrSegment(start, max(start, end), text, lang, avg_logprob))
 
@@ -467,8 +472,8 @@ class Asr:
            speech only, ``PACK_GAP_S`` of silence apart, into 30-s windows: one encode and one decode
            per window instead of per clip;
         4. each window's words (word timestamps) go back to the clip they fall in, with times relative
-           to that clip (VAD gaps restored); a reading that comes back empty from a window is decoded
-           alone, so packing never loses a clip's speech.
+           to that clip (VAD gaps restored); a clip whose words stop short of the end of its speech
+           (Whisper ended the window early) is decoded alone, so packing never loses a clip's speech.
 
         Clips whose speech is longer than ``PACK_MAX_SPEECH_S`` go through :meth:`transcribe_block`.
         The transcript of a packed clip can differ in wording from the clip decoded alone (Whisper reads
@@ -494,17 +499,20 @@ class Asr:
         windows = [(lang, w) for lang in sorted({lang for c in packable for lang in c.langs})
                    for w in _pack([c for c in packable if lang in c.langs])]  # fmt: skip
         readings: dict[tuple[int, str], list[AsrSegment]] = {}
+        reach: dict[tuple[int, str], float] = {}  # how far into each clip's speech the words went
         if len(opts.temperatures) == 1:  # windows of every language decoded together (one batch)
             for lo in range(0, len(windows), WINDOW_BATCH):
-                readings.update(self._decode_windows(windows[lo : lo + WINDOW_BATCH], opts))
+                readings.update(self._decode_windows(windows[lo : lo + WINDOW_BATCH], opts, reach))
         else:  # Whisper's temperature fallback is per window: faster-whisper's own loop, one by one
             for lang, window in windows:
-                readings.update(self._decode_window(window, lang, opts))
+                readings.update(self._decode_window(window, lang, opts, reach))
         for c in packable:
             per_lang = []
             for lang in c.langs:
                 segs = readings.get((c.index, lang), [])
-                if not segs:  # nothing came back for this clip from its window: decode it alone
+                if reach.get((c.index, lang), 0.0) < c.speech.size / SAMPLE_RATE - UNREAD_S:
+                    # Whisper stopped before the end of this clip's speech in its window (it ends a
+                    # window early now and then): decode the clip alone, faster-whisper's loop reads on
                     with self.lock:
                         segs = self._decode(c.audio, 0.0, opts, lang)[0]
                 for seg in segs:
@@ -540,7 +548,7 @@ class Asr:
                 unsure = opts.lid_candidates > 1 and p_top < opts.lid_threshold
                 c.langs = [lang for lang, _ in probs[: opts.lid_candidates]] if unsure else [top]
 
-    def _decode_window(self, window: list[_Clip], lang: str, opts: AsrOptions) -> dict[tuple[int, str], list[AsrSegment]]:
+    def _decode_window(self, window: list[_Clip], lang: str, opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
         """Decode clips packed into one window in ``lang`` with faster-whisper's own loop (temperature
         fallback included); their segments by (clip index, language), seconds from each clip's start."""
         samples, spans = _lay_out(window)
@@ -554,10 +562,10 @@ class Asr:
         found: dict[tuple[int, str], list[AsrSegment]] = {}
         for s in segments:
             words = [_Word(w.start, w.end, w.word) for w in s.words or []] or [_Word(s.start, s.end, s.text)]
-            _split_back(words, float(s.avg_logprob), window, spans, lang, found)
+            _split_back(words, float(s.avg_logprob), window, spans, lang, found, reach)
         return found
 
-    def _decode_windows(self, windows: list[tuple[str, list[_Clip]]], opts: AsrOptions) -> dict[tuple[int, str], list[AsrSegment]]:
+    def _decode_windows(self, windows: list[tuple[str, list[_Clip]]], opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
         """Decode packed windows of any languages in ONE batch: one encode call, one beam search over
         all of them (each window with its own language prompt: beam search on 2 cores is bound by
         reading the decoder's weights once per step, so a batch of windows costs little more than
@@ -606,7 +614,7 @@ class Asr:
                 for s in segs:
                     words = [_Word(w["start"], w["end"], w["word"]) for w in s.get("words") or []]
                     _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], avg_logprob,
-                                window, spans, lang, found)  # fmt: skip
+                                window, spans, lang, found, reach)  # fmt: skip
         return found
 
     def _decode(self, audio: np.ndarray, offset_s: float, opts: AsrOptions, language: str | None) -> tuple[list[AsrSegment], Any]:
