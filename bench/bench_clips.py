@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_media import duration_of
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: (espeak voice, sentence): short, everyday voice-note sentences.
@@ -62,20 +64,22 @@ def _run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, timeout=300)
 
 
-def make_clips(folder: Path, n: int) -> list[Path]:
-    """``n`` clips of 3-10 s in ``folder``: one or (every third clip) two sentences with a pause."""
+def make_clips(folder: Path, n: int, voices: set[str] | None = None) -> list[Path]:
+    """``n`` clips of 3-10 s in ``folder``: one or (every third clip) two sentences with a pause;
+    ``voices``: only these espeak voices (e.g. {"en-us"}: voice notes in one language)."""
+    lines = [ln for ln in LINES if voices is None or ln[0] in voices]
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / ".parts"
     tmp.mkdir(exist_ok=True)
     out = []
     for i in range(n):
-        voice, text = LINES[i % len(LINES)]
+        voice, text = lines[i % len(lines)]
         wav = tmp / f"{i}.wav"
         _run("espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text)
         inputs = ["-i", str(wav)]
         filt = "aresample=16000"
         if i % 3 == 2:  # a second sentence (same voice) after a pause: a clip "with pauses"
-            voice2, text2 = next((v, t) for v, t in LINES[(i % len(LINES)) + 1 :] + LINES if v == voice and t != text)
+            voice2, text2 = next((v, t) for v, t in lines[(i % len(lines)) + 1 :] + lines if v == voice and t != text)
             wav2 = tmp / f"{i}b.wav"
             _run("espeak-ng", "-v", voice2, "-s", "150", "-w", str(wav2), text2)
             pause = 1.5 + (i % 2)
@@ -92,17 +96,11 @@ def make_clips(folder: Path, n: int) -> list[Path]:
     return out
 
 
-def duration_of(path: Path) -> float:
-    import av
-
-    with av.open(str(path)) as c:
-        return c.duration / 1e6
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", type=int, default=12, help="how many clips (3-10 s each)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (ratios are per round)")
+    ap.add_argument("--voices", help="only these espeak voices, e.g. en-us (default: en-us, de, fr-fr, es)")
     ap.add_argument("--beam-size", type=int, default=5, help="Whisper beam size for every variant")
     ap.add_argument("--skip-index", action="store_true", help="do not measure `omniembed index`")
     ap.add_argument("--quick", action="store_true", help="6 clips, 1 round")
@@ -128,7 +126,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-clips-", dir=scratch) as tmp:
         work = Path(tmp)
         with console.status(f"generating {args.clips} clips with espeak-ng…"):
-            clips = make_clips(work / "notes", args.clips)
+            clips = make_clips(work / "notes", args.clips, set(args.voices.split(",")) if args.voices else None)
         audio_s = sum(duration_of(p) for p in clips)
         lens = sorted(duration_of(p) for p in clips)
         console.print(f"{len(clips)} clips, {audio_s:.1f} s of audio ({lens[0]:.1f}-{lens[-1]:.1f} s each)")
