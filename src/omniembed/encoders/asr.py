@@ -473,7 +473,7 @@ class Asr:
 
         1. each clip's speech is found with the same VAD as :meth:`transcribe_block`;
         2. its language is identified from its first ``LID_SECONDS`` of speech, encoded at that length
-           instead of padded to 30 s (~5× cheaper; agreement with the 30-s identification in
+           instead of padded to 30 s (~7× cheaper; agreement with the 30-s identification in
            docs/audio-video.md), with the same options (``language``, ``languages``, hedging);
         3. the clips are grouped by language and packed, speech only, ``PACK_GAP_S`` of silence
            apart, into 30-s windows; all windows are encoded in one call and decoded in one batched
@@ -505,7 +505,7 @@ class Asr:
         self._identify(packable, opts)
         readings: dict[tuple[int, str], list[AsrSegment]] = {}
         reach: dict[tuple[int, str], float] = {}  # how far into each clip's speech the words went
-        if len(opts.temperatures) == 1:
+        if opts.temperatures == (0.0,):
             # clips packed by their main language; an unsure clip's other readings come from its own
             # window's encoder output decoded in those languages too (no encode of their own)
             windows = [w for lang in sorted({c.langs[0] for c in packable})
@@ -517,7 +517,7 @@ class Asr:
                     group = []
                 if w:
                     group.append(w)
-        else:  # Whisper's temperature fallback is per window: faster-whisper's own loop, one by one
+        else:  # sampling, or Whisper's temperature fallback (per window): faster-whisper's own loop
             for lang in sorted({lang for c in packable for lang in c.langs}):
                 for window in _pack([c for c in packable if lang in c.langs]):
                     readings.update(self._decode_window(window, lang, opts, reach))
@@ -611,7 +611,6 @@ class Asr:
                 no_repeat_ngram_size=0, max_length=max_length, return_scores=True, return_no_speech_prob=True,
                 suppress_blank=True, suppress_tokens=get_suppressed_tokens(next(iter(tokenizers.values())), [-1]),
                 max_initial_timestamp_index=int(round(1.0 / m.time_precision)),
-                sampling_temperature=opts.temperatures[0] or 1.0,
             )  # fmt: skip
             for (wi, lang), row, res in zip(items, rows, results):
                 tokens = res.sequences_ids[0]

@@ -11,6 +11,10 @@ segments are grouped into windows of about ``window_s`` seconds (30 by default),
 segment boundaries. Each window becomes one :class:`~omniembed.evidence.Segment` (``source="asr"``) with
 start/end seconds and its language; the engine embeds the windows and pools them.
 
+Many short files at once (:func:`extract_many`: a list given to ``Embedder.embed``, a folder being
+indexed) are decoded whole and transcribed together, packed into shared 30-s Whisper windows
+(``Asr.transcribe_clips``): a list of voice notes no longer pays a 30-s window per clip.
+
 Audio in which Whisper hears no words still gets a vector (a plain description: "an audio recording of
 N seconds without recognisable speech"), the flag ``no_speech`` and a note, like an image without text.
 
