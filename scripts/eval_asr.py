@@ -3,6 +3,7 @@
     .venv/bin/python scripts/eval_asr.py                                   # defaults
     .venv/bin/python scripts/eval_asr.py --opts '{"beam_size": 1}' --langs en
     .venv/bin/python scripts/eval_asr.py --opts '{"vad": false}' --show
+    .venv/bin/python scripts/eval_asr.py --batch 16     # clips transcribed together, as Embedder.embed(list)
 
 Runs omniembed's own audio pipeline (``media.audio.transcribe``: streaming decode, VAD, Whisper) on every
 D3 clip with the given ``asr_options`` and compares the main reading's transcript with
@@ -47,6 +48,9 @@ def main() -> None:
     ap.add_argument("--langs", default="en,de,fr", help="which spoken languages to run")
     ap.add_argument("--data", type=Path, default=D3, help="the d3-speech task folder")
     ap.add_argument("--show", action="store_true", help="print every transcript")
+    ap.add_argument("--batch", type=int, default=0,
+                    help="transcribe the clips N at a time together (media.audio.extract_many's path, "
+                         "Asr.transcribe_clips), as Embedder.embed does on a list; 0 = one by one")
     ap.add_argument("--json", type=Path, help="also write per-clip results here")
     args = ap.parse_args()
 
@@ -63,9 +67,24 @@ def main() -> None:
     per_lang: dict[str, list[tuple[float, bool, bool]]] = defaultdict(list)  # (WER, id correct, unsure)
     rows = []
     t0 = time.perf_counter()
+    heard_all: dict[str, list] = {}
+    if args.batch:
+        from omniembed.encoders.asr import AsrOptions
+        from omniembed.media.audio import decode_blocks
+
+        o = AsrOptions.from_dict(opts)
+        for lo in range(0, len(clips), args.batch):
+            group = clips[lo : lo + args.batch]
+            samples = [next(decode_blocks(MediaSource.from_path(args.data / c["path"], None, Limits()), Limits()))[1]
+                       for c in group]  # fmt: skip
+            for c, segs in zip(group, get_asr().transcribe_clips(samples, o)):
+                heard_all[c["id"]] = segs
     for c in clips:
-        src = MediaSource.from_path(args.data / c["path"], None, Limits())
-        segs, _ = transcribe(src, MediaContext(limits=Limits(), asr_options=opts))
+        if args.batch:
+            segs = heard_all[c["id"]]
+        else:
+            src = MediaSource.from_path(args.data / c["path"], None, Limits())
+            segs, _ = transcribe(src, MediaContext(limits=Limits(), asr_options=opts))
         heard = " ".join(s.text for s in segs)  # the main reading (what WER and language id are about)
         detected = segs[0].language if segs else None
         hedged = any(s.alternatives for s in segs)
@@ -78,7 +97,7 @@ def main() -> None:
             print(f"{c['id']:8} {detected or '-':3} {e:4.2f} {'~' if hedged else ' '} {heard}", file=sys.stderr)
     spent = time.perf_counter() - t0
     audio_s = sum(c["meta"]["seconds"] for c in clips)
-    print(f"asr_options={opts}  {len(clips)} clips, {audio_s:.0f} s of audio in {spent:.0f} s")
+    print(f"asr_options={opts}{f'  batch {args.batch}' if args.batch else ''}  {len(clips)} clips, {audio_s:.0f} s of audio in {spent:.0f} s")
     print(f"{'lang':5} {'n':>3} {'WER':>6} {'lang id':>8} {'unsure':>7}")
     for lang in sorted(per_lang):
         r = per_lang[lang]

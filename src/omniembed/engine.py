@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InvalidInput
 from .evidence import Evidence, MediaContext, Segment
 from .fusion import FusionConfig, fuse_parts, pool_pieces
-from .media import extract
+from .media import extract_many
 from .media.source import Limits, MediaSource
 from .media.text import check_unicode, chunk_text, clean_text
 from .space import Profile, Space, encoder_mode, get_profile, parse_task_prefix
@@ -103,18 +103,24 @@ class Engine:
             raise InvalidInput(f"{total_parts:,} parts in one request; the limit is {self.limits.max_parts:,}")
 
         enc = self.text_encoder
-        evidence: list[list[Evidence]] = []
-        states: list[list[_PartState]] = []
+        found: list[list[tuple[Evidence | MediaSource, TaskType, str | None]]] = []
         for ci, content in enumerate(request.contents):
             if not content.parts:
                 raise InvalidInput(f"content {ci} has no parts")
-            evs, sts = [], []
-            for pi, part in enumerate(content.parts):
-                ev, part_task, title = self._evidence(part, ci, pi, task, request.title)
-                evs.append(ev)
-                sts.append(self._plan(ev, ci, pi, part_task, title, enc))
-            evidence.append(evs)
-            states.append(sts)
+            found.append([self._evidence(part, ci, pi, task, request.title) for pi, part in enumerate(content.parts)])
+        # media of every content are extracted together: pipelines batch what gains from it (short
+        # audio clips share Whisper windows, media/audio.py); the first failure, in order, is raised
+        where = [(ci, pi) for ci, row in enumerate(found) for pi, (item, _, _) in enumerate(row)
+                 if isinstance(item, MediaSource)]  # fmt: skip
+        for (ci, pi), ev in zip(where, extract_many([found[ci][pi][0] for ci, pi in where], self._ctx)):  # type: ignore[misc]
+            if isinstance(ev, Exception):
+                raise ev
+            found[ci][pi] = (ev, *found[ci][pi][1:])  # type: ignore[assignment]
+        evidence: list[list[Evidence]] = [[ev for ev, _, _ in row] for row in found]  # type: ignore[misc]
+        states: list[list[_PartState]] = [
+            [self._plan(ev, ci, pi, part_task, title, enc) for pi, (ev, part_task, title) in enumerate(row)]  # type: ignore[arg-type]
+            for ci, row in enumerate(found)
+        ]
 
         self._encode([job for sts in states for st in sts for job in st.jobs], enc)
 
@@ -123,7 +129,8 @@ class Engine:
     # ------------------------------------------------------------------------------------------
     def _evidence(
         self, part: Part, ci: int, pi: int, task: TaskType, title: str | None
-    ) -> tuple[Evidence, TaskType, str | None]:
+    ) -> tuple[Evidence | MediaSource, TaskType, str | None]:
+        """A text part's evidence, or a media part's source (extracted later, with the others)."""
         where = f"content {ci}, part {pi}"
         if part.text is not None:
             check_unicode(part.text, f"{where}: text")
@@ -148,7 +155,7 @@ class Engine:
         else:
             assert part.file_data is not None
             src = self.file_resolver(part.file_data, self.limits)
-        return extract(src, self._ctx), task, title
+        return src, task, title
 
     def _plan(self, ev: Evidence, ci: int, pi: int, task: TaskType, title: str | None, enc) -> _PartState:
         """Chunk every text segment of a part to fit the encoder's window."""

@@ -42,6 +42,9 @@ INDEXED_SUFFIXES = {
     ".mpeg": "video", ".m4v": "video",
 }  # fmt: skip
 
+#: Audio files embedded in one call (short recordings are transcribed together: ``media/audio.py``);
+#: also how much work a Ctrl-C may lose.
+AUDIO_BATCH = 16
 _FILE_TEXT_CHARS = 1000  # how much of a file's content its file record keeps as a snippet
 #: Pieces of more than one line or sentence also get *fine* chunk records: one per line or sentence
 #: (fragments of one or two short words, such as a heading, are merged with the next line; sentences
@@ -315,8 +318,35 @@ class Indexer:
             for i, ((p, w), v) in enumerate(zip(todo, vecs))
         ]
 
-    def index_file(self, root: Path, path: Path, existing: dict) -> FileOutcome:
-        """Embed one file (unless its content hash is unchanged) and replace its records."""
+    def _embed_audio_batch(self, root: Path, paths: list[Path], existing: dict) -> dict[Path, object]:
+        """Embed the audio files among ``paths`` that need it in ONE call (short recordings are then
+        transcribed together, in shared Whisper windows: several times faster than one by one).
+        Returns path → detailed result; a file left out (unchanged, unreadable, or a batch that failed)
+        is embedded on its own by :meth:`index_file`, which reports its error."""
+        todo = []
+        for p in paths:
+            entry = existing.get(file_id_for(str(root), p.relative_to(root).as_posix()))
+            try:
+                if entry is None or entry.sha256 != sha256_file(p):
+                    todo.append(p)
+            except OSError:
+                continue
+        if len(todo) < 2:
+            return {}
+        try:
+            results = self.embedder.embed_detailed(
+                todo, task_type="RETRIEVAL_DOCUMENT",
+                output_dimensionality=None if self.dims == self.embedder.dimensions else self.dims,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            raise
+        except Exception:  # noqa: BLE001 — one bad file: every file is then embedded (and reported) alone
+            return {}
+        return dict(zip(todo, results))
+
+    def index_file(self, root: Path, path: Path, existing: dict, result=None) -> FileOutcome:
+        """Embed one file (unless its content hash is unchanged; ``result``: already embedded, by
+        :meth:`_embed_audio_batch`) and replace its records."""
         rel = path.relative_to(root).as_posix()
         fid = file_id_for(str(root), rel)
         entry = existing.get(fid)
@@ -330,10 +360,11 @@ class Indexer:
                 self.store.touch_file(fid, st.st_size, st.st_mtime_ns)
                 out.status = "unchanged"
                 return out
-            result = self.embedder.embed_detailed(
-                [path], task_type="RETRIEVAL_DOCUMENT",
-                output_dimensionality=None if self.dims == self.embedder.dimensions else self.dims,
-            )[0]  # fmt: skip
+            if result is None:
+                result = self.embedder.embed_detailed(
+                    [path], task_type="RETRIEVAL_DOCUMENT",
+                    output_dimensionality=None if self.dims == self.embedder.dimensions else self.dims,
+                )[0]  # fmt: skip
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 — any failure of one file is reported, never fatal
@@ -384,9 +415,16 @@ class Indexer:
                 self._emit(report, FileOutcome(existing[fid].path, "removed", existing[fid].modality))
             try:
                 with _Progress(todo, console, enabled=progress) as bar:
-                    for p in todo:
+                    batched: dict[Path, object] = {}
+                    tried: set[Path] = set()
+                    for n, p in enumerate(todo):
                         bar.start_file(p.relative_to(root_p).as_posix())
-                        outcome = self.index_file(root_p, p, existing)
+                        if INDEXED_SUFFIXES.get(p.suffix.lower()) == "audio" and p not in tried:
+                            # this and the next audio files of the run, embedded together
+                            group = [q for q in todo[n : n + AUDIO_BATCH] if INDEXED_SUFFIXES.get(q.suffix.lower()) == "audio"]
+                            tried.update(group)
+                            batched.update(self._embed_audio_batch(root_p, group, existing))
+                        outcome = self.index_file(root_p, p, existing, batched.pop(p, None))
                         self._emit(report, outcome)
                         bar.done_file(outcome)
             except KeyboardInterrupt:

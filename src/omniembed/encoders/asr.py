@@ -22,6 +22,7 @@ by a lock because the model already uses both cores of a small machine (``cpu_th
 from __future__ import annotations
 
 import base64
+import bisect
 import csv
 import hashlib
 import json
@@ -32,7 +33,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -292,6 +293,140 @@ class AsrResult:
     speech_s: float = 0.0
 
 
+# ------------------------------------------------------------------------------ short clips ---
+
+#: Clips with at most this much speech (after VAD) are packed with others into shared 30-s windows.
+PACK_MAX_SPEECH_S = 20.0
+#: Silence between packed clips: Whisper ends a segment there, and a word is never shared by two clips.
+PACK_GAP_S = 1.0
+#: A clip whose words in its window end more than this before its speech does (VAD keeps ~0.4 s of
+#: margin around speech) was not read to the end (Whisper ended the window early): decoded alone.
+UNREAD_S = 1.5
+#: Packed speech + gaps per window, below Whisper's 30 s.
+PACK_WINDOW_S = 29.0
+#: Language identification of a short clip encodes its first this-many seconds (zero-padded to it)
+#: instead of 30 s. Measured on 45 eval-dev D3 clips: 10 s agrees with the 30-s identification on
+#: the top language for 38 (15 s: 40; the clip alone, unpadded: 33) and costs ~0.15-0.3 of a 30-s
+#: encode (15 s: ~0.2-0.45).
+LID_SECONDS = 10.0
+LID_BATCH = 8
+
+
+@dataclass
+class _Word:
+    start: float
+    end: float
+    word: str
+
+
+@dataclass
+class _Clip:
+    """One short clip: its samples, its speech (VAD-kept parts, joined) and where they came from."""
+
+    index: int
+    audio: np.ndarray
+    speech: np.ndarray
+    chunks: list[dict]  # VAD speech chunks in samples of ``audio`` ([] = all of it)
+    langs: list[str] = field(default_factory=list)
+    probs: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, index: int, audio: np.ndarray, vad: bool) -> "_Clip":
+        if not vad:
+            return cls(index, audio, audio, [])
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        chunks = get_speech_timestamps(audio, VadOptions())  # faster-whisper's defaults, as transcribe()
+        speech = np.concatenate([audio[ch["start"] : ch["end"]] for ch in chunks]) if chunks else audio[:0]
+        return cls(index, audio, speech.astype(np.float32, copy=False), chunks)
+
+    def restore(self, word, lo: float, hi: float) -> tuple[float, float]:
+        """A word's (start, end) in seconds from the clip's start, from its times in a packed window
+        where the clip's speech spans [lo, hi): as faster-whisper's restore_speech_timestamps."""
+        start = min(max(word.start, lo), hi) - lo
+        end = min(max(word.end, lo), hi) - lo
+        if not self.chunks:
+            return round(start, 3), round(end, 3)
+        from faster_whisper.vad import SpeechTimestampsMap
+
+        ts = SpeechTimestampsMap(self.chunks, SAMPLE_RATE)
+        k = ts.get_chunk_index((start + end) / 2)
+        return ts.get_original_time(start, k), ts.get_original_time(end, k)
+
+
+#: faster-whisper's defaults: punctuation merged into the neighbouring word when aligning words.
+_PREPEND = "\"'“¿([{-"
+_APPEND = "\"'.。,，!！?？:：”)]}、"
+#: Decoded tokens allowed per second of a window (plus 20): generous for any language's speech (~3-8
+#: tokens/s), but it stops Whisper's repetition loops on audio it cannot read ("sous-sous-sous…" up to
+#: the model's 448-token limit) from costing 10× the clip's decode.
+TOKENS_PER_S = 12
+#: Decodes (window × language) run in one batch.
+DECODE_BATCH = 12
+
+
+def _languages(window: list[_Clip]) -> list[str]:
+    """The languages a window is decoded in: its clips' main language, then their other candidates."""
+    return list(dict.fromkeys(lang for c in window for lang in c.langs))  # clips share langs[0]
+
+
+def _token_cap(samples: np.ndarray) -> int:
+    return int(20 + TOKENS_PER_S * samples.size / SAMPLE_RATE)
+
+
+def _lay_out(window: list[_Clip]) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The window's samples (each clip's speech, ``PACK_GAP_S`` of silence between) and where each
+    clip's speech lies in it, in seconds."""
+    gap = np.zeros(int(PACK_GAP_S * SAMPLE_RATE), np.float32)
+    pieces: list[np.ndarray] = []
+    spans: list[tuple[float, float]] = []
+    pos = 0
+    for c in window:
+        if pieces:
+            pieces.append(gap)
+            pos += gap.size
+        pieces.append(c.speech)
+        spans.append((pos / SAMPLE_RATE, (pos + c.speech.size) / SAMPLE_RATE))
+        pos += c.speech.size
+    return np.concatenate(pieces), spans
+
+
+def _split_back(words: list[_Word], avg_logprob: float, window: list[_Clip], spans: list[tuple[float, float]],
+                lang: str, found: dict[tuple[int, str], list[AsrSegment]], reach: dict[tuple[int, str], float]) -> None:
+    """The words of one Whisper segment of a packed window, back to the clips they fall in (cut in
+    the middle of each gap), as segments in seconds from each clip's start; ``reach``: how far into
+    each clip's speech the words went (seconds)."""
+    bounds = [(a + b) / 2 for (_, a), (b, _) in zip(spans, spans[1:])]
+    by_clip: dict[int, list[_Word]] = {}
+    for w in words:
+        by_clip.setdefault(bisect.bisect(bounds, (w.start + w.end) / 2), []).append(w)
+    for k, ws in by_clip.items():
+        text = "".join(w.word for w in ws).strip()
+        if not text:
+            continue
+        c, (lo, hi) = window[k], spans[k]
+        if lang not in c.langs:
+            continue  # another clip's language: this reading of the window is not for this clip
+        reach[(c.index, lang)] = max(reach.get((c.index, lang), 0.0), min(ws[-1].end, hi) - lo)
+        start, end = c.restore(ws[0], lo, hi)[0], c.restore(ws[-1], lo, hi)[1]
+        found.setdefault((c.index, lang), []).append(AsrSegment(start, max(start, end), text, lang, avg_logprob))
+
+
+def _pack(clips: list[_Clip]) -> list[list[_Clip]]:
+    """Consecutive clips into windows of at most ``PACK_WINDOW_S`` (speech plus gaps)."""
+    windows: list[list[_Clip]] = []
+    used = 0.0
+    for c in clips:
+        dur = c.speech.size / SAMPLE_RATE
+        if windows and used + PACK_GAP_S + dur <= PACK_WINDOW_S:
+            windows[-1].append(c)
+            used += PACK_GAP_S + dur
+        else:
+            windows.append([c])
+            used = dur
+    return windows
+
+
 # ------------------------------------------------------------------------------------------ ASR ---
 
 
@@ -328,21 +463,176 @@ class Asr:
             others = [lang for lang, _ in (info.all_language_probs or [])[1 : opts.lid_candidates]]
             prob = dict(info.all_language_probs or [])
             readings = [main] + [self._decode(audio, offset_s, opts, lang)[0] for lang in others]
-            for lang, reading in zip([info.language] + others, readings):
-                for seg in reading:
-                    seg.language_probability = float(prob.get(lang, 0.0))
-            if opts.lid_keep == "best":
-                return max(readings, key=_mean_logprob)
-            kept = [r for r in readings if r]
-            if not kept:
-                return []
-            main = kept[0]
-            for other in kept[1:]:
-                for alt in other:  # attach to the main segment nearest in time
-                    mid = (alt.start + alt.end) / 2
-                    host = min(main, key=lambda m: abs((m.start + m.end) / 2 - mid))
-                    host.alternatives.append(alt.text)
-            return main
+            return _combine(readings, [info.language] + others, prob, opts)
+
+    def transcribe_clips(self, clips: Sequence[np.ndarray], opts: AsrOptions) -> list[list[AsrSegment]]:
+        """Transcribe many short recordings together; one transcript per clip (seconds from its start).
+
+        Whisper always encodes 30 s, so a 4-second clip alone pays for 26 s of padding, twice (language
+        identification, then decoding): that, not decoding, is where short clips spend their time. Here:
+
+        1. each clip's speech is found with the same VAD as :meth:`transcribe_block`;
+        2. its language is identified from its first ``LID_SECONDS`` of speech, encoded at that length
+           instead of padded to 30 s (~7× cheaper; agreement with the 30-s identification in
+           docs/audio-video.md), with the same options (``language``, ``languages``, hedging);
+        3. the clips are grouped by language and packed, speech only, ``PACK_GAP_S`` of silence
+           apart, into 30-s windows; all windows are encoded in one call and decoded in one batched
+           beam search (one encode per window instead of two per clip; decoding batched); an unsure
+           clip's other candidate languages are more decodes of its window's encoder output in the
+           same batch, not more encodes;
+        4. each window's words (word timestamps) go back to the clip they fall in, with times relative
+           to that clip (VAD gaps restored); a clip whose words stop short of the end of its speech
+           (Whisper ended the window early) is decoded alone, so packing never loses a clip's speech.
+
+        Clips whose speech is longer than ``PACK_MAX_SPEECH_S`` go through :meth:`transcribe_block`.
+        The transcript of a packed clip can differ in wording from the clip decoded alone (Whisper reads
+        a window as one text), not in what it says; results are deterministic for the same list.
+        """
+        out: list[list[AsrSegment]] = [[] for _ in clips]
+        packable: list[_Clip] = []
+        for i, audio in enumerate(clips):
+            if audio.size < SAMPLE_RATE // 10 or not np.any(np.abs(audio) > 1e-4):
+                continue  # as transcribe_block: nothing to hear
+            clip = _Clip.of(i, audio, opts.vad)
+            if clip.speech.size == 0:
+                continue  # VAD heard no speech
+            if clip.speech.size > PACK_MAX_SPEECH_S * SAMPLE_RATE:
+                out[i] = self.transcribe_block(audio, 0.0, opts)
+                continue
+            packable.append(clip)
+        if not packable:
+            return out
+        self._identify(packable, opts)
+        readings: dict[tuple[int, str], list[AsrSegment]] = {}
+        reach: dict[tuple[int, str], float] = {}  # how far into each clip's speech the words went
+        if opts.temperatures == (0.0,):
+            # clips packed by their main language; an unsure clip's other readings come from its own
+            # window's encoder output decoded in those languages too (no encode of their own)
+            windows = [w for lang in sorted({c.langs[0] for c in packable})
+                       for w in _pack([c for c in packable if c.langs[0] == lang])]  # fmt: skip
+            group: list[list[_Clip]] = []
+            for w in windows + [[]]:  # windows decoded together, up to DECODE_BATCH decodes at once
+                if group and (not w or sum(len(_languages(g)) for g in group + [w]) > DECODE_BATCH):
+                    readings.update(self._decode_windows(group, opts, reach))
+                    group = []
+                if w:
+                    group.append(w)
+        else:  # sampling, or Whisper's temperature fallback (per window): faster-whisper's own loop
+            for lang in sorted({lang for c in packable for lang in c.langs}):
+                for window in _pack([c for c in packable if lang in c.langs]):
+                    readings.update(self._decode_window(window, lang, opts, reach))
+        for c in packable:
+            per_lang = []
+            for lang in c.langs:
+                segs = readings.get((c.index, lang), [])
+                if reach.get((c.index, lang), 0.0) < c.speech.size / SAMPLE_RATE - UNREAD_S:
+                    # Whisper stopped before the end of this clip's speech in its window (it ends a
+                    # window early now and then): decode the clip alone, faster-whisper's loop reads on
+                    with self.lock:
+                        segs = self._decode(c.audio, 0.0, opts, lang)[0]
+                for seg in segs:
+                    seg.language_probability = c.probs.get(lang, 1.0)
+                per_lang.append(segs)
+            out[c.index] = per_lang[0] if len(per_lang) == 1 else _combine(per_lang, c.langs, c.probs, opts)
+        return out
+
+    def _identify(self, clips: list[_Clip], opts: AsrOptions) -> None:
+        """Set each clip's candidate languages (``langs``, most probable first) and their probabilities."""
+        if opts.language is not None:
+            for c in clips:
+                c.langs, c.probs = [opts.language], {opts.language: 1.0}
+            return
+        fe = self.model.feature_extractor
+        frames = int(LID_SECONDS * fe.sampling_rate / fe.hop_length)
+        feats = [fe(c.speech[: int(LID_SECONDS * SAMPLE_RATE)])[:, :-1] for c in clips]
+        feats = [np.pad(f, ((0, 0), (0, frames - f.shape[1]))) if f.shape[1] < frames else f[:, :frames]
+                 for f in feats]  # zero-padded like faster-whisper's pad_or_trim, to LID_SECONDS
+        for lo in range(0, len(clips), LID_BATCH):
+            with self.lock:
+                enc = self.model.encode(np.stack(feats[lo : lo + LID_BATCH]))
+                results = self.model.model.detect_language(enc)
+            for c, res in zip(clips[lo : lo + LID_BATCH], results):
+                probs = [(tok[2:-2], float(p)) for tok, p in res]
+                if opts.languages:  # restricted: the most probable allowed language, trusted
+                    ranked = [(lang, p) for lang, p in probs if lang in opts.languages]
+                    pick = max(ranked, key=lambda x: x[1])[0] if ranked else opts.languages[0]
+                    c.langs, c.probs = [pick], {pick: 1.0}
+                    continue
+                top, p_top = probs[0]
+                c.probs = dict(probs)
+                unsure = opts.lid_candidates > 1 and p_top < opts.lid_threshold
+                c.langs = [lang for lang, _ in probs[: opts.lid_candidates]] if unsure else [top]
+
+    def _decode_window(self, window: list[_Clip], lang: str, opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
+        """Decode clips packed into one window in ``lang`` with faster-whisper's own loop (temperature
+        fallback included); their segments by (clip index, language), seconds from each clip's start."""
+        samples, spans = _lay_out(window)
+        with self.lock:  # on speech only: VAD already ran per clip
+            segments, _ = self.model.transcribe(
+                samples, language=lang, task=opts.task, beam_size=opts.beam_size,
+                best_of=opts.beam_size, vad_filter=False, condition_on_previous_text=False,
+                word_timestamps=True, temperature=list(opts.temperatures), max_new_tokens=_token_cap(samples),
+            )  # fmt: skip
+            segments = list(segments)
+        found: dict[tuple[int, str], list[AsrSegment]] = {}
+        for s in segments:
+            words = [_Word(w.start, w.end, w.word) for w in s.words or []] or [_Word(s.start, s.end, s.text)]
+            _split_back(words, float(s.avg_logprob), window, spans, lang, found, reach)
+        return found
+
+    def _decode_windows(self, windows: list[list[_Clip]], opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
+        """Decode packed windows in ONE batch: one encode call, then one beam search over every
+        (window, language) its clips need — the main language of the window, and the other candidate
+        languages of its unsure clips (a reading of the same encoder output: language lives in the
+        decoder's prompt). Beam search on 2 cores is bound by reading the decoder's weights once per
+        step, so a batch costs little more than its longest member. Then each decode's timestamps
+        and word alignment as faster-whisper computes them; the words go back to their clips."""
+        import ctranslate2
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        m = self.model
+        fe = m.feature_extractor
+        layouts = [_lay_out(w) for w in windows]
+        items = [(wi, lang) for wi, w in enumerate(windows) for lang in _languages(w)]
+        tokenizers = {lang: Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task=opts.task, language=lang)
+                      for _, lang in items}  # fmt: skip
+        feats = [fe(samples)[:, :-1] for samples, _ in layouts]
+        prompts = [m.get_prompt(tokenizers[lang], [], without_timestamps=False) for _, lang in items]
+        max_length = min(m.max_length, max(len(p) for p in prompts) + max(_token_cap(s) for s, _ in layouts))
+        found: dict[tuple[int, str], list[AsrSegment]] = {}
+        with self.lock:
+            encoded = np.asarray(m.encode(np.stack([pad_or_trim(f) for f in feats])))
+            rows = [encoded[wi] for wi, _ in items]
+            results = m.model.generate(
+                ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(rows))), prompts,
+                beam_size=opts.beam_size, patience=1, length_penalty=1, repetition_penalty=1,
+                no_repeat_ngram_size=0, max_length=max_length, return_scores=True, return_no_speech_prob=True,
+                suppress_blank=True, suppress_tokens=get_suppressed_tokens(next(iter(tokenizers.values())), [-1]),
+                max_initial_timestamp_index=int(round(1.0 / m.time_precision)),
+            )  # fmt: skip
+            for (wi, lang), row, res in zip(items, rows, results):
+                tokens = res.sequences_ids[0]
+                avg_logprob = res.scores[0] * len(tokens) / (len(tokens) + 1)
+                if res.no_speech_prob > 0.6 and avg_logprob < -1.0:
+                    continue  # faster-whisper's no-speech rule: the window is silence
+                tok, size = tokenizers[lang], feats[wi].shape[-1]
+                segs, _, _ = m._split_segments_by_timestamps(
+                    tokenizer=tok, tokens=tokens, time_offset=0.0, segment_size=size,
+                    segment_duration=size * fe.time_per_frame, seek=0,
+                )  # fmt: skip
+                segs = [s for s in segs if tok.decode(s["tokens"]).strip()]
+                if not segs:
+                    continue
+                m.add_word_timestamps([segs], tok, ctranslate2.StorageView.from_array(row[None]), size,
+                                      _PREPEND, _APPEND, 0.0)  # fmt: skip
+                window, spans = windows[wi], layouts[wi][1]
+                for s in segs:
+                    words = [_Word(w["start"], w["end"], w["word"]) for w in s.get("words") or []]
+                    _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], avg_logprob,
+                                window, spans, lang, found, reach)  # fmt: skip
+        return found
 
     def _decode(self, audio: np.ndarray, offset_s: float, opts: AsrOptions, language: str | None) -> tuple[list[AsrSegment], Any]:
         """Segments (absolute seconds) and faster-whisper's TranscriptionInfo (language, probabilities)."""
@@ -369,6 +659,28 @@ class Asr:
             for s in segments
             if s.text.strip()
         ], info
+
+
+def _combine(readings: list[list[AsrSegment]], langs: list[str], prob: dict[str, float],
+             opts: AsrOptions) -> list[AsrSegment]:
+    """One transcript from the readings of the same speech in several candidate languages (hedged
+    identification): the best-scored reading (``lid_keep="best"``), or the most probable language's
+    reading with the others attached to its segments nearest in time (``"all"``)."""
+    for lang, reading in zip(langs, readings):
+        for seg in reading:
+            seg.language_probability = float(prob.get(lang, 0.0))
+    if opts.lid_keep == "best":
+        return max(readings, key=_mean_logprob)
+    kept = [r for r in readings if r]
+    if not kept:
+        return []
+    main = kept[0]
+    for other in kept[1:]:
+        for alt in other:  # attach to the main segment nearest in time
+            mid = (alt.start + alt.end) / 2
+            host = min(main, key=lambda m: abs((m.start + m.end) / 2 - mid))
+            host.alternatives.append(alt.text)
+    return main
 
 
 def _mean_logprob(segs: list[AsrSegment]) -> float:

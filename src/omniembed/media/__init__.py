@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-from ..errors import MissingDependency
+from ..errors import MissingDependency, OmniEmbedError
 from ..evidence import Evidence, MediaContext
 from .source import Limits, MediaSource, sniff
 
-__all__ = ["Limits", "MediaSource", "sniff", "extract", "PIPELINES"]
+__all__ = ["Limits", "MediaSource", "sniff", "extract", "extract_many", "PIPELINES", "BATCHED"]
 
 PIPELINES: dict[str, str] = {
     "text": "omniembed.media.text:extract",
@@ -25,8 +25,14 @@ PIPELINES: dict[str, str] = {
 }
 
 
-def _pipeline(modality: str) -> Callable[[MediaSource, MediaContext], Evidence]:
-    module, _, attr = PIPELINES[modality].partition(":")
+#: Pipelines that gain from seeing many sources at once (audio: short clips share Whisper windows).
+BATCHED: dict[str, str] = {
+    "audio": "omniembed.media.audio:extract_many",
+}
+
+
+def _pipeline(modality: str, table: dict[str, str] = PIPELINES) -> Callable:
+    module, _, attr = table[modality].partition(":")
     try:
         return getattr(importlib.import_module(module), attr)
     except ImportError as exc:
@@ -39,3 +45,26 @@ def _pipeline(modality: str) -> Callable[[MediaSource, MediaContext], Evidence]:
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     """Run the pipeline for the source's sniffed modality."""
     return _pipeline(src.modality)(src, ctx)
+
+
+def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | OmniEmbedError]:
+    """Run the pipelines for many sources; per source its evidence, or the typed error it raised.
+
+    Sources of a modality in ``BATCHED`` go to that pipeline together (a list of short voice notes is
+    transcribed in shared Whisper windows, several times faster than one by one); the others one by
+    one, as :func:`extract`."""
+    out: list[Evidence | OmniEmbedError | None] = [None] * len(srcs)
+    by_modality: dict[str, list[int]] = {}
+    for i, src in enumerate(srcs):
+        by_modality.setdefault(src.modality, []).append(i)
+    for modality, idx in by_modality.items():
+        if modality in BATCHED and len(idx) > 1:
+            for i, res in zip(idx, _pipeline(modality, BATCHED)([srcs[i] for i in idx], ctx)):
+                out[i] = res
+            continue
+        for i in idx:
+            try:
+                out[i] = extract(srcs[i], ctx)
+            except OmniEmbedError as exc:
+                out[i] = exc
+    return out  # type: ignore[return-value]

@@ -11,6 +11,10 @@ segments are grouped into windows of about ``window_s`` seconds (30 by default),
 segment boundaries. Each window becomes one :class:`~omniembed.evidence.Segment` (``source="asr"``) with
 start/end seconds and its language; the engine embeds the windows and pools them.
 
+Many short files at once (:func:`extract_many`: a list given to ``Embedder.embed``, a folder being
+indexed) are decoded whole and transcribed together, packed into shared 30-s Whisper windows
+(``Asr.transcribe_clips``): a list of voice notes no longer pays a 30-s window per clip.
+
 Audio in which Whisper hears no words still gets a vector (a plain description: "an audio recording of
 N seconds without recognisable speech"), the flag ``no_speech`` and a note, like an image without text.
 
@@ -29,12 +33,15 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..encoders.asr import SAMPLE_RATE, AsrOptions, AsrSegment
-from ..errors import DecodeError, DecodeTimeout, MediaTooLarge, UnsupportedMediaType
+from ..errors import DecodeError, DecodeTimeout, MediaTooLarge, OmniEmbedError, UnsupportedMediaType
 from ..evidence import Evidence, MediaContext, Segment
 from .source import Limits, MediaSource
 
-__all__ = ["extract", "decode_blocks", "transcribe", "windows", "joined", "probe", "MediaInfo", "clock"]
+__all__ = ["extract", "extract_many", "speech_evidence", "decode_blocks", "transcribe", "windows", "joined", "probe", "MediaInfo", "clock"]
 
+#: Audio files up to this long are transcribed together with the other short files of a call
+#: (:func:`extract_many`); longer ones stream block by block on their own.
+SHORT_FILE_S = 60.0
 #: A header duration this far above what the file size allows (at 1 kbit/s, lower than any real
 #: codec) is a lie; it is ignored and the decoded samples decide.
 _MIN_PLAUSIBLE_BYTES_PER_S = 125
@@ -301,6 +308,11 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
         from .video import extract as video_extract
 
         return video_extract(src, ctx)
+    return speech_evidence(src, asr, duration, opts)
+
+
+def speech_evidence(src: MediaSource, asr: list[AsrSegment], duration: float, opts: AsrOptions) -> Evidence:
+    """An audio file's evidence from its recognised speech: transcript windows, or "no speech"."""
     segs = speech_segments(asr, "audio", opts.window_s)
     if not segs:
         return no_speech_evidence(src, duration, "audio")
@@ -309,3 +321,49 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     if opts.task == "translate":
         ev.notes.append(f"{src.name}: transcript translated to English by Whisper")
     return ev
+
+
+def _short_samples(src: MediaSource, ctx: MediaContext, opts: AsrOptions) -> np.ndarray | None:
+    """All samples of a short audio-only file (header duration ≤ ``SHORT_FILE_S``), else None (the
+    file then goes through :func:`extract`: long, video, or a header that does not say)."""
+    c = open_container(src)
+    try:
+        if not c.streams.audio or video_streams(c):
+            return None
+        header = check_header_duration(src, c, ctx.limits)
+        if header is None or header > SHORT_FILE_S:
+            return None
+        blocks = [b for _, b in decode_blocks(src, ctx.limits, opts.block_s, container=c)]
+    finally:
+        c.close()
+    return blocks[0] if len(blocks) == 1 else None
+
+
+def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | OmniEmbedError]:
+    """The audio pipeline for many files at once: short recordings (≤ ``SHORT_FILE_S``) are decoded
+    whole and transcribed together (:meth:`~omniembed.encoders.asr.Asr.transcribe_clips`: packed into
+    shared 30-s Whisper windows, which is where a list of voice notes gains its speed); other files go
+    through :func:`extract` one by one. Per file: its evidence, or the typed error it raised."""
+    from ..encoders.asr import get_asr
+
+    opts = AsrOptions.from_dict(ctx.asr_options)
+    out: list[Evidence | OmniEmbedError | None] = [None] * len(srcs)
+    short: list[tuple[int, np.ndarray]] = []
+    for i, src in enumerate(srcs):
+        try:
+            samples = _short_samples(src, ctx, opts)
+            if samples is None:
+                out[i] = extract(src, ctx)
+            else:
+                short.append((i, samples))
+        except OmniEmbedError as exc:
+            out[i] = exc
+    if len(short) == 1:  # alone: exactly the one-file path
+        i, samples = short[0]
+        segs = get_asr().transcribe_block(samples, 0.0, opts)
+        out[i] = speech_evidence(srcs[i], segs, len(samples) / SAMPLE_RATE, opts)
+    elif short:
+        results = get_asr().transcribe_clips([samples for _, samples in short], opts)
+        for (i, samples), segs in zip(short, results):
+            out[i] = speech_evidence(srcs[i], segs, len(samples) / SAMPLE_RATE, opts)
+    return out  # type: ignore[return-value]
