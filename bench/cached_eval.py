@@ -1,6 +1,7 @@
 """eval-dev embedder that memoises the expensive steps, to compare fusion rules before/after cheaply.
 
     cd <worktree> && .venv/bin/python ../shared/eval-dev/run.py --embedder bench.cached_eval:CachedOmniembed --tasks d2,d4
+    .venv/bin/python -c "import bench.cached_eval as c, bench.eval_search as s; c.install(); s.main()"
 
 Exactly ``omniembed.Embedder().embed`` (the runner's ``omniembed`` adapter), except that two pure
 functions are memoised on disk (``.omniembed/evalcache.sqlite``): media extraction (PDF text layer,
@@ -42,40 +43,51 @@ class _Cache:
             self.db.commit()
 
 
+def install(db: str | Path | None = None) -> None:
+    """Memoise media extraction and e5 in this process (idempotent)."""
+    import omniembed.engine as engine_mod
+    from omniembed.encoders.e5 import E5Encoder
+
+    if getattr(engine_mod.extract, "_cached", False):
+        return
+    cache = _Cache(Path(db) if db else DB)
+    real_extract = engine_mod.extract
+
+    def extract(src, ctx):
+        key = "x:" + hashlib.sha1(src.read()).hexdigest()
+        ev = cache.get(key)
+        if ev is None:
+            ev = real_extract(src, ctx)
+            cache.put(key, ev)
+        return ev
+
+    extract._cached = True  # type: ignore[attr-defined]
+    engine_mod.extract = extract
+    real_encode = E5Encoder.encode
+
+    def encode(self, texts, mode):
+        keys = ["e:" + hashlib.sha1(f"{mode}\0{t}".encode()).hexdigest() for t in texts]
+        got = [cache.get(k) for k in keys]
+        todo = [i for i, g in enumerate(got) if g is None]
+        if todo:
+            vecs = real_encode(self, [texts[i] for i in todo], mode)
+            for i, v in zip(todo, vecs):
+                got[i] = np.asarray(v, np.float32)
+                cache.put(keys[i], got[i])
+        return np.stack(got).astype(np.float32) if got else np.zeros((0, self.dim), np.float32)
+
+    E5Encoder.encode = encode
+
+
 class CachedOmniembed:
+    """The runner's ``omniembed`` adapter with :func:`install` applied."""
+
     TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 
     def __init__(self, db: str | None = None):
         import omniembed
-        import omniembed.engine as engine_mod
-        from omniembed.encoders.e5 import E5Encoder
 
-        cache = _Cache(Path(db) if db else DB)
-        real_extract = engine_mod.extract
-
-        def extract(src, ctx):
-            key = "x:" + hashlib.sha1(src.read()).hexdigest()
-            ev = cache.get(key)
-            if ev is None:
-                ev = real_extract(src, ctx)
-                cache.put(key, ev)
-            return ev
-
-        engine_mod.extract = extract
-        real_encode = E5Encoder.encode
-
-        def encode(self, texts, mode):
-            keys = ["e:" + hashlib.sha1(f"{mode}\0{t}".encode()).hexdigest() for t in texts]
-            got = [cache.get(k) for k in keys]
-            todo = [i for i, g in enumerate(got) if g is None]
-            if todo:
-                vecs = real_encode(self, [texts[i] for i in todo], mode)
-                for i, v in zip(todo, vecs):
-                    got[i] = np.asarray(v, np.float32)
-                    cache.put(keys[i], got[i])
-            return np.stack(got).astype(np.float32)
-
-        E5Encoder.encode = encode
+        install(db)
         self.embedder = omniembed.Embedder()
 
     def __call__(self, items, task, dims):

@@ -189,7 +189,9 @@ class Engine:
         for pi, (ev, st) in enumerate(zip(evs, sts)):
             vecs = np.stack([j.vector for j in st.jobs])  # type: ignore[misc]
             part_vectors.append(
-                pool_pieces(vecs, [j.tokens for j in st.jobs], [j.segment.weight for j in st.jobs], self.fusion)
+                pool_pieces(
+                    vecs, [j.tokens for j in st.jobs], [j.segment.weight for j in st.jobs], self.fusion, ev.modality
+                )
             )
             modalities.append(ev.modality)
             flags |= ev.flags

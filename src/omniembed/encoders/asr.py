@@ -361,13 +361,8 @@ _APPEND = "\"'.。,，!！?？:：”)]}、"
 #: tokens/s), but it stops Whisper's repetition loops on audio it cannot read ("sous-sous-sous…" up to
 #: the model's 448-token limit) from costing 10× the clip's decode.
 TOKENS_PER_S = 12
-#: Decodes (window × language) run in one batch.
-DECODE_BATCH = 12
-
-
-def _languages(window: list[_Clip]) -> list[str]:
-    """The languages a window is decoded in: its clips' main language, then their other candidates."""
-    return list(dict.fromkeys(lang for c in window for lang in c.langs))  # clips share langs[0]
+#: Packed windows decoded in one batch.
+WINDOW_BATCH = 8
 
 
 def _token_cap(samples: np.ndarray) -> int:
@@ -405,8 +400,6 @@ def _split_back(words: list[_Word], avg_logprob: float, window: list[_Clip], spa
         if not text:
             continue
         c, (lo, hi) = window[k], spans[k]
-        if lang not in c.langs:
-            continue  # another clip's language: this reading of the window is not for this clip
         reach[(c.index, lang)] = max(reach.get((c.index, lang), 0.0), min(ws[-1].end, hi) - lo)
         start, end = c.restore(ws[0], lo, hi)[0], c.restore(ws[-1], lo, hi)[1]
         found.setdefault((c.index, lang), []).append(AsrSegment(start, max(start, end), text, lang, avg_logprob))
@@ -475,11 +468,10 @@ class Asr:
         2. its language is identified from its first ``LID_SECONDS`` of speech, encoded at that length
            instead of padded to 30 s (~7× cheaper; agreement with the 30-s identification in
            docs/audio-video.md), with the same options (``language``, ``languages``, hedging);
-        3. the clips are grouped by language and packed, speech only, ``PACK_GAP_S`` of silence
-           apart, into 30-s windows; all windows are encoded in one call and decoded in one batched
-           beam search (one encode per window instead of two per clip; decoding batched); an unsure
-           clip's other candidate languages are more decodes of its window's encoder output in the
-           same batch, not more encodes;
+        3. the clips' readings (one per clip, two for an unsure clip) are grouped by language and
+           packed, speech only, ``PACK_GAP_S`` of silence apart, into 30-s windows; the windows of
+           every language are encoded in one call and decoded in one batched beam search (one encode
+           per window instead of two per clip);
         4. each window's words (word timestamps) go back to the clip they fall in, with times relative
            to that clip (VAD gaps restored); a clip whose words stop short of the end of its speech
            (Whisper ended the window early) is decoded alone, so packing never loses a clip's speech.
@@ -503,24 +495,18 @@ class Asr:
         if not packable:
             return out
         self._identify(packable, opts)
+        # every reading to make, packed per language: a window is decoded in one language (decoding a
+        # whole window in another language for one clip costs more than a window of its own)
+        windows = [(lang, w) for lang in sorted({lang for c in packable for lang in c.langs})
+                   for w in _pack([c for c in packable if lang in c.langs])]  # fmt: skip
         readings: dict[tuple[int, str], list[AsrSegment]] = {}
         reach: dict[tuple[int, str], float] = {}  # how far into each clip's speech the words went
-        if opts.temperatures == (0.0,):
-            # clips packed by their main language; an unsure clip's other readings come from its own
-            # window's encoder output decoded in those languages too (no encode of their own)
-            windows = [w for lang in sorted({c.langs[0] for c in packable})
-                       for w in _pack([c for c in packable if c.langs[0] == lang])]  # fmt: skip
-            group: list[list[_Clip]] = []
-            for w in windows + [[]]:  # windows decoded together, up to DECODE_BATCH decodes at once
-                if group and (not w or sum(len(_languages(g)) for g in group + [w]) > DECODE_BATCH):
-                    readings.update(self._decode_windows(group, opts, reach))
-                    group = []
-                if w:
-                    group.append(w)
+        if opts.temperatures == (0.0,):  # windows of every language decoded together (one batch)
+            for lo in range(0, len(windows), WINDOW_BATCH):
+                readings.update(self._decode_windows(windows[lo : lo + WINDOW_BATCH], opts, reach))
         else:  # sampling, or Whisper's temperature fallback (per window): faster-whisper's own loop
-            for lang in sorted({lang for c in packable for lang in c.langs}):
-                for window in _pack([c for c in packable if lang in c.langs]):
-                    readings.update(self._decode_window(window, lang, opts, reach))
+            for lang, window in windows:
+                readings.update(self._decode_window(window, lang, opts, reach))
         for c in packable:
             per_lang = []
             for lang in c.langs:
@@ -580,13 +566,11 @@ class Asr:
             _split_back(words, float(s.avg_logprob), window, spans, lang, found, reach)
         return found
 
-    def _decode_windows(self, windows: list[list[_Clip]], opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
-        """Decode packed windows in ONE batch: one encode call, then one beam search over every
-        (window, language) its clips need — the main language of the window, and the other candidate
-        languages of its unsure clips (a reading of the same encoder output: language lives in the
-        decoder's prompt). Beam search on 2 cores is bound by reading the decoder's weights once per
-        step, so a batch costs little more than its longest member. Then each decode's timestamps
-        and word alignment as faster-whisper computes them; the words go back to their clips."""
+    def _decode_windows(self, windows: list[tuple[str, list[_Clip]]], opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
+        """Decode packed windows of any languages in ONE batch: one encode call, one beam search over
+        all of them (each window with its own language prompt: beam search on 2 cores is bound by
+        reading the decoder's weights once per step, so a batch of windows costs little more than
+        one), then each window's timestamps and word alignment as faster-whisper computes them."""
         import ctranslate2
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
@@ -594,40 +578,39 @@ class Asr:
 
         m = self.model
         fe = m.feature_extractor
-        layouts = [_lay_out(w) for w in windows]
-        items = [(wi, lang) for wi, w in enumerate(windows) for lang in _languages(w)]
+        layouts = [_lay_out(w) for _, w in windows]
         tokenizers = {lang: Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task=opts.task, language=lang)
-                      for _, lang in items}  # fmt: skip
+                      for lang, _ in windows}  # fmt: skip
         feats = [fe(samples)[:, :-1] for samples, _ in layouts]
-        prompts = [m.get_prompt(tokenizers[lang], [], without_timestamps=False) for _, lang in items]
+        prompts = [m.get_prompt(tokenizers[lang], [], without_timestamps=False) for lang, _ in windows]
         max_length = min(m.max_length, max(len(p) for p in prompts) + max(_token_cap(s) for s, _ in layouts))
-        found: dict[tuple[int, str], list[AsrSegment]] = {}
         with self.lock:
-            encoded = np.asarray(m.encode(np.stack([pad_or_trim(f) for f in feats])))
-            rows = [encoded[wi] for wi, _ in items]
+            encoded = m.encode(np.stack([pad_or_trim(f) for f in feats]))
             results = m.model.generate(
-                ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(rows))), prompts,
-                beam_size=opts.beam_size, patience=1, length_penalty=1, repetition_penalty=1,
-                no_repeat_ngram_size=0, max_length=max_length, return_scores=True, return_no_speech_prob=True,
-                suppress_blank=True, suppress_tokens=get_suppressed_tokens(next(iter(tokenizers.values())), [-1]),
+                encoded, prompts, beam_size=opts.beam_size, patience=1, length_penalty=1,
+                repetition_penalty=1, no_repeat_ngram_size=0, max_length=max_length, return_scores=True,
+                return_no_speech_prob=True, suppress_blank=True,
+                suppress_tokens=get_suppressed_tokens(next(iter(tokenizers.values())), [-1]),
                 max_initial_timestamp_index=int(round(1.0 / m.time_precision)),
             )  # fmt: skip
-            for (wi, lang), row, res in zip(items, rows, results):
+            per_window = np.asarray(encoded) if len(windows) > 1 else None
+            found: dict[tuple[int, str], list[AsrSegment]] = {}
+            for i, ((lang, window), (samples, spans), feat, res) in enumerate(zip(windows, layouts, feats, results)):
                 tokens = res.sequences_ids[0]
                 avg_logprob = res.scores[0] * len(tokens) / (len(tokens) + 1)
                 if res.no_speech_prob > 0.6 and avg_logprob < -1.0:
                     continue  # faster-whisper's no-speech rule: the window is silence
-                tok, size = tokenizers[lang], feats[wi].shape[-1]
+                tok = tokenizers[lang]
+                size = feat.shape[-1]
                 segs, _, _ = m._split_segments_by_timestamps(
                     tokenizer=tok, tokens=tokens, time_offset=0.0, segment_size=size,
                     segment_duration=size * fe.time_per_frame, seek=0,
                 )  # fmt: skip
-                segs = [s for s in segs if tok.decode(s["tokens"]).strip()]
+                segs = [s for s in segs if s["start"] != s["end"] or tok.decode(s["tokens"]).strip()]
                 if not segs:
                     continue
-                m.add_word_timestamps([segs], tok, ctranslate2.StorageView.from_array(row[None]), size,
-                                      _PREPEND, _APPEND, 0.0)  # fmt: skip
-                window, spans = windows[wi], layouts[wi][1]
+                one = encoded if per_window is None else ctranslate2.StorageView.from_array(per_window[i : i + 1])
+                m.add_word_timestamps([segs], tok, one, size, _PREPEND, _APPEND, 0.0)
                 for s in segs:
                     words = [_Word(w["start"], w["end"], w["word"]) for w in s.get("words") or []]
                     _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], avg_logprob,
