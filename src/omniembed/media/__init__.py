@@ -14,7 +14,7 @@ from ..errors import MissingDependency
 from ..evidence import Evidence, MediaContext
 from .source import Limits, MediaSource, sniff
 
-__all__ = ["Limits", "MediaSource", "sniff", "extract", "PIPELINES"]
+__all__ = ["Limits", "MediaSource", "sniff", "extract", "PIPELINES", "OPTIONAL_MODULES", "missing_extra"]
 
 PIPELINES: dict[str, str] = {
     "text": "omniembed.media.text:extract",
@@ -25,12 +25,28 @@ PIPELINES: dict[str, str] = {
 }
 
 
+#: Top-level modules that only an optional extra brings, and that extra. Pipelines import them lazily
+#: (inside functions, so a text-only call never loads them); :func:`extract` turns their absence into
+#: :class:`MissingDependency` naming the extra instead of a raw ``ModuleNotFoundError``.
+OPTIONAL_MODULES: dict[str, str] = {"av": "media", "faster_whisper": "media", "ctranslate2": "media"}
+
+
+def missing_extra(exc: ImportError, what: str) -> MissingDependency | None:
+    """``MissingDependency`` for an ImportError of an optional module, or None for anything else."""
+    root = (getattr(exc, "name", None) or "").split(".")[0]
+    extra = OPTIONAL_MODULES.get(root)
+    if extra is None:
+        return None
+    return MissingDependency(f"{what} needs the {root!r} package of the {extra!r} extra; "
+                             f"install it with: pip install 'omniembed[{extra}]'")
+
+
 def _pipeline(modality: str) -> Callable[[MediaSource, MediaContext], Evidence]:
     module, _, attr = PIPELINES[modality].partition(":")
     try:
         return getattr(importlib.import_module(module), attr)
     except ImportError as exc:
-        raise MissingDependency(
+        raise missing_extra(exc, f"the {modality} pipeline") or MissingDependency(
             f"the {modality} pipeline needs an optional dependency ({exc.name or exc}); "
             "install it with: pip install 'omniembed[media]'"
         ) from None
@@ -38,4 +54,10 @@ def _pipeline(modality: str) -> Callable[[MediaSource, MediaContext], Evidence]:
 
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     """Run the pipeline for the source's sniffed modality."""
-    return _pipeline(src.modality)(src, ctx)
+    try:
+        return _pipeline(src.modality)(src, ctx)
+    except ImportError as exc:
+        err = missing_extra(exc, f"embedding {src.modality} ({src.mime})")
+        if err is None:
+            raise
+        raise err from None
