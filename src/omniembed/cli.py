@@ -251,6 +251,7 @@ def embed(
                     "start_s": p.start_s,
                     "end_s": p.end_s,
                     "language": p.language,
+                    **({"encoding": p.encoding} if p.encoding else {}),
                     "text": p.text,
                 }
                 for p in r.pieces
