@@ -23,6 +23,8 @@ def load_image(src: MediaSource, limits: Limits):
     """Decode to an RGB ``PIL.Image`` with EXIF orientation applied; first frame of animations."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if src.mime in ("image/heic", "image/heif"):
+        _register_heif()
     fh = src.open()
     try:
         with warnings.catch_warnings():
@@ -53,6 +55,17 @@ def load_image(src: MediaSource, limits: Limits):
     finally:
         fh.close()
     return img
+
+
+def _register_heif() -> None:
+    """HEIC/HEIF (iPhone photos) through pillow-heif's Pillow plugin; AVIF is Pillow's own (≥ 11.2)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        from ..errors import MissingDependency
+
+        raise MissingDependency("HEIC/HEIF images need pillow-heif: pip install pillow-heif") from None
+    pillow_heif.register_heif_opener()
 
 
 _NAMED = {
