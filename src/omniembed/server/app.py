@@ -401,5 +401,8 @@ def create_app(
     for extra in extra_routers:
         app.include_router(extra if isinstance(extra, APIRouter) else extra(services))
 
+    from .openapi import install as _openapi  # published request/response schemas and the API-key scheme
+
+    _openapi(app, auth=bool(config.api_keys), open_paths=_OPEN_PATHS)
     app.add_middleware(_Guard, services=services)
     return app
