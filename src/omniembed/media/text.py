@@ -9,6 +9,7 @@ pieces are pooled (``fusion.py``).
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -100,13 +101,74 @@ _SENT_END = re.compile(
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split on sentence ends and paragraph breaks; keeps every character but surrounding spaces."""
-    out = []
-    for s in _SENT_END.split(text):
-        s = s.strip()
-        if s:
-            out.append(s)
+    """Split on sentence ends and paragraph breaks; keeps every character but surrounding spaces.
+
+    A full stop that ends an abbreviation, an initial or a German ordinal date is not a sentence end:
+    "Dr. Smith", "e.g. the budget", "Fig. 2", "z. B. gut", "am 3. Mai" stay in one sentence (the
+    abbreviation lists are pysbd's, for English, German and French). pysbd itself is not used to split:
+    measured on a 450 kB text it took 600 s (load 13 on 2 cores) where this linear pass takes 0.7 s
+    (load 20; the regex alone 0.05 s)."""
+    out: list[str] = []
+    glue = False  # the previous piece ended at a full stop that does not end a sentence
+    pos = 0
+    for m in _SENT_END.finditer(text):
+        piece = text[pos : m.start()].strip()
+        pos = m.end()
+        glue = _add(out, piece, glue, paragraph=m.group(0).count("\n") >= 2)
+    _add(out, text[pos:].strip(), glue, paragraph=True)
     return out
+
+
+def _add(out: list[str], piece: str, glue: bool, *, paragraph: bool) -> bool:
+    """Append ``piece`` (or join it to the last one); return whether the NEXT piece should be joined."""
+    if not piece:
+        return glue and not paragraph
+    if glue and out and _continues(out[-1], piece):
+        out[-1] = f"{out[-1]} {piece}"
+    else:
+        out.append(piece)
+    return not paragraph and out[-1].endswith(".")
+
+
+def _continues(before: str, after: str) -> bool:
+    """Whether ``after`` continues the sentence ``before`` (which ends with '.')."""
+    first = after[0]
+    if first.islower():  # sentences do not start in lower case: "e.g. the", "p.m. on", "z. B. gut"
+        return True
+    word = before.rsplit(None, 1)[-1].rstrip(".").lstrip("(\"'“‘[").lower()
+    prepositive, number, general = _abbreviations()
+    if word in prepositive or (len(word) == 1 and word.isalpha()):  # "Dr. Smith", "J. Smith", "z. B."
+        return True
+    if first.isdigit() and (word in number or word in general or word.endswith("str")):
+        return True  # "Fig. 2", "No. 5", "Jan. 3", "Hauptstr. 5"
+    if word in general and after.split(None, 1)[0].rstrip(".").lower() in prepositive | number:
+        return True  # "cf. Fig. 2"
+    return word.isdigit() and len(word) <= 2 and after.split(None, 1)[0].strip(",.").lower() in _MONTHS
+
+
+_MONTHS = frozenset(
+    "januar februar märz april mai juni juli august september oktober november dezember jänner "
+    "january february march may june july october december janvier février mars avril juin juillet août "
+    "septembre octobre novembre décembre".split()
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _abbreviations() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(prepositive, number, general) abbreviations from pysbd's English, German and French lists."""
+    try:
+        from pysbd.languages import LANGUAGE_CODES
+    except ImportError:  # pragma: no cover - a core dependency; degrade to the plain rules
+        return frozenset(), frozenset(), frozenset()
+    pre: set[str] = set()
+    num: set[str] = set()
+    gen: set[str] = set()
+    for code in ("en", "de", "fr"):
+        ab = LANGUAGE_CODES[code].Abbreviation
+        pre |= set(getattr(ab, "PREPOSITIVE_ABBREVIATIONS", ()))
+        num |= set(getattr(ab, "NUMBER_ABBREVIATIONS", ()))
+        gen |= set(ab.ABBREVIATIONS)
+    return frozenset(pre), frozenset(num), frozenset(gen)
 
 
 @dataclass
