@@ -131,7 +131,7 @@ class Services:
     async def embed(self, request: EmbedRequest, timeout: float | None = None) -> list[EmbeddingResult]:
         """Embed through the batching queue (one result per content, in order)."""
         if self.batcher is None:
-            raise ApiError(503, "the server is starting or stopping")
+            raise ApiError(503, "the server is starting or stopping", headers={"Retry-After": "2"})
         return await self.batcher.submit(request, timeout)
 
     async def embed_many(self, requests: list[EmbedRequest]) -> list[list[EmbeddingResult]]:
