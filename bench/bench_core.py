@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 WORDS = (
     "the report system user data network file server change value process memory update window error "

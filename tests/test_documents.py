@@ -170,10 +170,22 @@ def test_text_files_and_invalid_utf8(embedder, tmp_path):
     note.write_text("# Shopping\n\nBuy oat milk and coffee beans.", encoding="utf-8")
     [res] = embedder.embed_detailed(note)
     assert res.modalities == ["text"] and "oat milk" in res.pieces[0].text
-    latin1 = tmp_path / "latin1.txt"
-    latin1.write_bytes("Grüße aus Köln, schöne Straße".encode("latin-1"))
-    with pytest.raises(DecodeError, match="not valid UTF-8"):
-        embedder.embed(latin1)
+    # legacy encodings are detected (charset-normalizer) and reported in the piece, not refused
+    samples = {
+        "cp1252": "Sehr geehrte Damen und Herren, wir freuen uns über Ihre Anfrage. Die Lieferung kostet 25 € "
+                  "– zahlbar bis März. Grüße aus Köln!",
+        "shift_jis": "日本語のテキストです。東京は日本の首都です。富士山はとても高い山です。",
+        "cp1251": "Привет, как дела? Москва — столица России. Это тестовый текст для проверки.",
+    }
+    for enc, text in samples.items():
+        f = tmp_path / f"{enc}.txt"
+        f.write_bytes(text.encode(enc))
+        [res] = embedder.embed_detailed(f)
+        assert res.pieces[0].text == text and res.pieces[0].encoding not in (None, "utf-8"), enc
+        assert "decoded as" in " ".join(res.notes)
+        assert float(res.vector @ embedder.embed(text)[0]) > 0.999  # the same vector as the UTF-8 text
+    [res] = embedder.embed_detailed(note)
+    assert res.pieces[0].encoding == "utf-8" and not res.notes
     utf16 = tmp_path / "utf16.txt"
     utf16.write_text("Grüße aus Köln", encoding="utf-16")
     [res] = embedder.embed_detailed(utf16)

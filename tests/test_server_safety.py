@@ -5,7 +5,6 @@ never saw. One real server subprocess with an API key."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import urllib.error
 import urllib.request

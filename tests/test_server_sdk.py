@@ -283,3 +283,39 @@ def test_genai_resumable_upload_in_several_chunks(gclient):
     assert f.size_bytes == len(data) and f.state.name == "ACTIVE"
     assert base64.b64decode(f.sha256_hash) == hashlib.sha256(data).digest()
     gclient.files.delete(name=f.name)
+
+
+@pytest.mark.parametrize("api_version", ["default", "v1beta"])
+def test_genai_batch_from_file_then_files_download(server, embedder, api_version):
+    """The whole file-in / file-out batch flow with the SDK's own calls, at the SDK's default API version
+    (``/v1``) and at ``v1beta``: the output file is GENERATED with a ``download_uri``, so
+    ``files.download(file=File)`` is allowed by the SDK, and its ``files/ID:download`` route answers."""
+    import json
+
+    opts = {} if api_version == "default" else {"api_version": api_version}
+    client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=server.url, **opts))
+    texts = {"a": "glaciers carve valleys", "b": "bees pollinate orchards"}
+    lines = [json.dumps({"key": k, "request": {"content": {"parts": [{"text": t}]}}}) for k, t in texts.items()]
+    src = client.files.upload(file=io.BytesIO(("\n".join(lines) + "\n").encode()),
+                              config={"mime_type": "application/jsonl", "display_name": "requests.jsonl"})
+    assert src.source.name == "UPLOADED" and src.download_uri is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        job = client.batches.create_embeddings(model=MODEL, src=types.EmbeddingsBatchJobSource(file_name=src.name))
+    deadline = time.monotonic() + 60
+    while not job.done and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = client.batches.get(name=job.name)
+    assert job.state.name == "JOB_STATE_SUCCEEDED"
+    out = client.files.get(name=job.dest.file_name)
+    assert out.source.name == "GENERATED" and out.download_uri
+    by_file = client.files.download(file=out)  # the SDK refuses a File without download_uri
+    by_name = client.files.download(file=job.dest.file_name)
+    assert by_file == by_name
+    recs = {r["key"]: r for r in map(json.loads, by_file.decode().splitlines())}
+    assert set(recs) == set(texts)
+    for k, t in texts.items():
+        assert _cos(recs[k]["response"]["embedding"]["values"], embedder.embed(t)[0]) > 0.999
+    with pytest.raises(genai_errors.ClientError) as ei:
+        client.files.download(file="files/doesnotexist")
+    assert ei.value.code == 404

@@ -150,6 +150,24 @@ def test_sentence_split_handles_cjk_and_latin():
     ]
 
 
+def test_sentence_split_keeps_abbreviations_initials_and_dates():
+    text = ("Dr. Smith met Mr. Jones at 5 p.m. on Jan. 3. They discussed e.g. the budget, cf. Fig. 2 in the "
+            "report. Am 3. Mai 2024 kam er nach Berlin. Er wohnte in der Hauptstr. 5 bei Prof. Müller. Das ist "
+            "z. B. gut. Was nun? Alles klar!")
+    assert split_sentences(text) == [
+        "Dr. Smith met Mr. Jones at 5 p.m. on Jan. 3.",
+        "They discussed e.g. the budget, cf. Fig. 2 in the report.",
+        "Am 3. Mai 2024 kam er nach Berlin.",
+        "Er wohnte in der Hauptstr. 5 bei Prof. Müller.",
+        "Das ist z. B. gut.",
+        "Was nun?",
+        "Alles klar!",
+    ]
+    # real sentence ends stay ends, and a paragraph break always ends a sentence
+    assert split_sentences("We grew by 3. Then it fell.\n\nnext paragraph.") == [
+        "We grew by 3.", "Then it fell.", "next paragraph."]
+
+
 def test_empty_inputs_are_errors(embedder):
     with pytest.raises(InvalidInput, match="empty"):
         embedder.embed([])

@@ -2,20 +2,31 @@
 
 Each command is a thin translator: it parses arguments, calls the library, and prints. Commands whose
 layers are optional (server, store) import them inside the command, so ``omniembed --help`` is fast.
+
+Conventions: ``--version``; exit codes per kind of failure (:class:`ExitCode`), so scripts can tell a
+typo from a corrupt file from a missing extra; messages (which quote user input and ``pip install
+'omniembed[extra]'``) are printed verbatim, never read as rich markup; every option of every command
+can also come from ``OMNIEMBED_<COMMAND>_<OPTION>`` (click's auto env-var prefix), e.g.
+``OMNIEMBED_SERVE_PORT=9000`` or ``OMNIEMBED_INDEX_STORE=/data/store``.
 """
 
 from __future__ import annotations
 
+import enum
 import json
+import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from .errors import OmniEmbedError
+from .errors import InvalidInput, MissingDependency, OmniEmbedError, ProfileMismatch
+from .types import TaskType
 
 app = typer.Typer(
     name="omniembed",
@@ -27,30 +38,132 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+#: Environment variables named ``OMNIEMBED_<COMMAND>_<OPTION>`` set any option (see :func:`main`).
+ENV_PREFIX = "OMNIEMBED"
 
-@app.callback()
-def _root() -> None:
+
+class ExitCode(enum.IntEnum):
+    """What the process exit status means (also in ``omniembed --help``)."""
+
+    OK = 0
+    INTERNAL = 1  # a bug in omniembed: an unexpected exception (OMNIEMBED_DEBUG=1 prints the traceback)
+    USAGE = 2  # a wrong command line: unknown option, bad value (click's own code for usage errors)
+    INPUT = 3  # the input is wrong: missing file, corrupt or unsupported media, store of another profile…
+    MISSING_DEPENDENCY = 4  # an optional extra is not installed (the message names it)
+    INTERRUPTED = 130  # Ctrl-C / SIGINT (an interrupted index run resumes when run again)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"omniembed {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(epilog="Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 missing extra, 130 interrupted.")
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     """Open, offline multimodal embeddings: text, images, PDFs, audio and video in one vector space."""
 
 
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(2)
+def exit_code(exc: BaseException) -> ExitCode:
+    """The :class:`ExitCode` for an exception that reached the command line."""
+    if isinstance(exc, (MissingDependency, ImportError)):
+        return ExitCode.MISSING_DEPENDENCY
+    if isinstance(exc, (InvalidInput, ProfileMismatch, OmniEmbedError)):
+        return ExitCode.INPUT
+    return ExitCode.INTERNAL
 
 
-def _as_input(arg: str):
-    """A CLI argument is a file when such a file exists, otherwise text."""
-    p = Path(arg)
+def _print_error(message: str, label: str = "error") -> None:
+    # Text, not a markup string: "pip install 'omniembed[server]'" and "-t '[bold]QUERY'" print as typed.
+    err_console.print(Text.assemble((f"{label}: ", "bold red"), message), highlight=False)
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    _print_error(str(exc))
+    raise typer.Exit(exit_code(exc))
+
+
+def _usage(message: str) -> NoReturn:
+    """A wrong command line: a usage error (exit 2, with the usage line). typer's own exception class,
+    since recent typer vendors click: the ``click`` package's exceptions would not be recognised."""
+    raise typer.BadParameter(message)
+
+
+#: File name endings that make an argument a file for ``omniembed embed`` even when it does not exist
+#: (then it is an error, not a text): what the engine reads, plus common document names.
+_FILE_SUFFIXES = frozenset(
+    ".txt .md .markdown .pdf .png .jpg .jpeg .webp .gif .bmp .tif .tiff .heic .heif .avif .wav .mp3 .flac "
+    ".ogg .oga .opus .m4a .aac .aif .aiff .aifc .mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .docx .csv .json "
+    ".html .htm".split()
+)
+
+
+def looks_like_path(arg: str) -> bool:
+    """Whether a string that names no existing file was meant as one: one line ending in a file suffix
+    (``report.pdf``, ``my talk.mp3``), or a single word starting like a path (``./x``, ``/x``, ``~/x``)."""
+    if not arg or "\n" in arg or len(arg) > 1024:
+        return False
+    s = arg.strip()
+    if Path(s).suffix.lower() in _FILE_SUFFIXES:
+        return True
+    return not any(c.isspace() for c in s) and s.startswith(("/", "./", "../", "~/", "file://"))
+
+
+def _as_input(arg: str, *, as_text: bool = False):
+    """A CLI argument is a file when such a file exists, otherwise text; a path-like argument that
+    names no file is an error (``--text`` embeds every argument as text)."""
+    if as_text:
+        return arg
+    p = Path(arg[len("file://"):] if arg.startswith("file://") else arg).expanduser()
     try:
-        if p.exists():
+        if p.is_file():
             return p
-    except OSError:  # a long text is not a valid path
-        pass
+        if p.is_dir():
+            raise InvalidInput(f"{arg!r} is a folder; index folders with: omniembed index {arg}")
+    except (OSError, ValueError):  # a long text is not a valid path
+        return arg
+    if looks_like_path(arg):
+        raise InvalidInput(f"no such file: {arg!r} (to embed this string as text, pass --text)")
     return arg
 
 
 def _label(item) -> str:
-    return item.name if isinstance(item, Path) else (item if len(item) <= 40 else item[:37] + "...")
+    if isinstance(item, Path):
+        return item.name
+    if not isinstance(item, str):
+        return "<stdin>"
+    return item if len(item) <= 40 else item[:37] + "..."
+
+
+def _stdin_inputs(lines: bool) -> list:
+    """``embed -``: standard input as ONE content (bytes, whose type is sniffed: text, PDF, image, audio…)
+    or, with ``--lines``, one text per non-empty line."""
+    from .types import Part
+
+    data = sys.stdin.buffer.read()
+    if not data.strip():
+        raise InvalidInput("standard input is empty")
+    if lines:
+        from .media.text import decode_text
+
+        text = decode_text(data)
+        return [ln for ln in text.splitlines() if ln.strip()]
+    return [Part.from_bytes(data)]
+
+
+def _task_type(value: str) -> str:
+    try:
+        return TaskType.parse(value).value
+    except InvalidInput as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+_TASK_HELP = "Task type, one of: " + ", ".join(t.value for t in TaskType) + " (case-insensitive)."
 
 
 _SPEECH_LANGUAGE_HELP = "Spoken language of audio/video (ISO code, e.g. de); skips language identification."
@@ -72,25 +185,39 @@ def _speech_options(language: Optional[str], languages: Optional[str], **extra) 
 
 @app.command()
 def embed(
-    inputs: List[str] = typer.Argument(..., help="Texts or files (a file is used when the path exists)."),
-    task_type: str = typer.Option("RETRIEVAL_DOCUMENT", "--task-type", "-t", help="One of the eight task types."),
+    inputs: List[str] = typer.Argument(
+        ..., help="Texts or files (a file is used when the path exists; a path-like name that does not "
+        "exist is an error). '-' reads standard input."),
+    task_type: str = typer.Option("RETRIEVAL_DOCUMENT", "--task-type", "-t", help=_TASK_HELP,
+                                  callback=_task_type),
     dims: Optional[int] = typer.Option(None, "--dims", "-d", help="Output size, 128..384 (Matryoshka)."),
     matrix: bool = typer.Option(False, "--matrix", "-m", help="Print a cosine-similarity table instead of vectors."),
     detailed: bool = typer.Option(False, "--detailed", help="JSON with pieces (pages, seconds, text) too."),
     profile: str = typer.Option("lite", "--profile", help="Embedding profile."),
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
+    as_text: bool = typer.Option(False, "--text", help="Embed every argument as text, even one naming a file."),
+    lines: bool = typer.Option(False, "--lines", help="With '-': one input per line of standard input."),
+    progress: Optional[bool] = typer.Option(
+        None, "--progress/--quiet", help="Progress bar on stderr (default: on a terminal, for several inputs)."),
 ) -> None:
-    """Embed texts and files; print JSON vectors (default) or a similarity matrix."""
+    """Embed texts and files; print JSON vectors (default) or a similarity matrix.
+
+    Examples: omniembed embed "a dog on a beach" photo.jpg talk.mp3 · cat notes.txt | omniembed embed - ·
+    omniembed embed --text report.pdf (the words, not the file)."""
     from .embedder import Embedder
 
-    items = [_as_input(a) for a in inputs]
+    _check_profile_dims(profile, dims)
     try:
+        items = []
+        for a in inputs:
+            items.extend(_stdin_inputs(lines) if a == "-" and not as_text else [_as_input(a, as_text=as_text)])
+        if not items:
+            raise InvalidInput("nothing to embed")
         emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages))
-        results = emb.embed_detailed(items, task_type=task_type, output_dimensionality=dims)
+        results = _embed_with_progress(emb, items, task_type, dims, progress)
     except OmniEmbedError as exc:
         _fail(exc)
-        return
     if matrix:
         import numpy as np
 
@@ -99,15 +226,15 @@ def embed(
         table = Table(title=f"cosine similarity ({results[0].profile}, {results[0].dimensions}-d)")
         table.add_column("")
         for it in items:
-            table.add_column(_label(it), justify="right")
+            table.add_column(Text(_label(it)), justify="right")
         for it, row in zip(items, sims):
-            table.add_row(_label(it), *[f"{x:.3f}" for x in row])
+            table.add_row(Text(_label(it)), *[f"{x:.3f}" for x in row])
         console.print(table)
         return
     out = []
     for it, r in zip(items, results):
         rec = {
-            "input": str(it),
+            "input": str(it) if isinstance(it, (str, Path)) else "-",
             "profile": r.profile,
             "dimensions": r.dimensions,
             "modalities": r.modalities,
@@ -124,6 +251,7 @@ def embed(
                     "start_s": p.start_s,
                     "end_s": p.end_s,
                     "language": p.language,
+                    **({"encoding": p.encoding} if p.encoding else {}),
                     "text": p.text,
                 }
                 for p in r.pieces
@@ -131,6 +259,37 @@ def embed(
         out.append(rec)
     json.dump(out, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+def _check_profile_dims(profile: str, dims: Optional[int]) -> None:
+    """A wrong --profile or --dims is a usage error (exit 2), found before any model loads."""
+    from .space import MIN_DIMENSIONALITY, get_profile
+
+    try:
+        native = get_profile(profile).native_dim
+    except InvalidInput as exc:
+        _usage(f"--profile: {exc}")
+    if dims is not None and not MIN_DIMENSIONALITY <= dims <= native:
+        _usage(f"--dims: output_dimensionality {dims} is out of range: profile {profile} accepts "
+               f"{MIN_DIMENSIONALITY} to {native}")
+
+
+def _embed_with_progress(emb, items: list, task_type: str, dims: Optional[int], progress: Optional[bool]) -> list:
+    """Embed in slices (32 texts, or 2 files, at a time: the engine batches within a slice) so a bar
+    can advance; results are the same as one call, per content."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    step = 32 if all(isinstance(i, str) for i in items) else 2
+    show = progress if progress is not None else (err_console.is_terminal and len(items) > 1)
+    results: list = []
+    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, disable=not show, transient=False) as bar:
+        task = bar.add_task("embed", total=len(items))
+        for i in range(0, len(items), step):
+            chunk = items[i : i + step]
+            results.extend(emb.embed_detailed(chunk, task_type=task_type, output_dimensionality=dims))
+            bar.advance(task, len(chunk))
+    return results
 
 
 @app.command()
@@ -160,7 +319,11 @@ def serve(
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
 ) -> None:
-    """Serve the Gemini REST (/v1beta) and OpenAI (/v1/embeddings) APIs, with dynamic batching and batch jobs."""
+    """Serve the Gemini REST (/v1beta) and OpenAI (/v1/embeddings) APIs, with dynamic batching and batch jobs.
+
+    Every option can also be set in the environment as OMNIEMBED_SERVE_<OPTION>, e.g.
+    OMNIEMBED_SERVE_HOST=0.0.0.0, OMNIEMBED_SERVE_PORT=9000, OMNIEMBED_SERVE_MAX_BATCH_SIZE=64
+    (the API key: OMNIEMBED_API_KEY)."""
     import logging
 
     try:
@@ -169,8 +332,7 @@ def serve(
         from .server.app import ServerConfig, create_app, default_data_dir
         from .server.batching import BatchingConfig
     except ImportError as exc:
-        _fail(RuntimeError(f"the server needs its extra: pip install 'omniembed[server]' ({exc})"))
-        return
+        _fail(MissingDependency(f"the server needs its extra: pip install 'omniembed[server]' ({exc})"))
     logging.basicConfig(level=log_level.upper(), format="%(message)s", stream=sys.stderr)
     try:
         asr_options = _speech_options(speech_language, speech_languages)
@@ -197,7 +359,7 @@ def serve(
         try:  # the search page and API over an index store (omniembed index)
             from .server.search_ui import create_router as _search_router
         except ImportError as exc:
-            _fail(RuntimeError(f"--store needs the search page (omniembed.server.search_ui): {exc}"))
+            _fail(MissingDependency(f"--store needs the search page (omniembed.server.search_ui): {exc}"))
             return
         routers.append(lambda services: _search_router(store, services))
     try:
@@ -223,8 +385,8 @@ def _print_hits(hits, title: str) -> None:
     table.add_column("where")
     table.add_column("score", justify="right")
     table.add_column("snippet", overflow="fold", ratio=1)
-    for i, h in enumerate(hits, 1):
-        table.add_row(str(i), h.rel_path, h.modality, h.locator, f"{h.score:.3f}", h.snippet[:160])
+    for i, h in enumerate(hits, 1):  # Text cells: file names and snippets are never read as markup
+        table.add_row(str(i), Text(h.rel_path), h.modality, h.locator, f"{h.score:.3f}", Text(h.snippet[:160]))
     if not hits:
         table.add_row("", "(no results)", "", "", "", "")
     console.print(table)
@@ -239,9 +401,9 @@ def _print_index_report(report) -> None:
     err_console.print(("[yellow]interrupted:[/] run the same command again to resume. " if report.interrupted
                        else "") + msg)
     for o in report.failed:
-        err_console.print(f"  [red]failed[/] {o.path}: {o.reason}", highlight=False)
+        err_console.print(f"  [red]failed[/] {escape(o.path)}: {escape(o.reason)}", highlight=False)
     for o in report.skipped:
-        err_console.print(f"  [yellow]skipped[/] {o.path}: {o.reason}", highlight=False)
+        err_console.print(f"  [yellow]skipped[/] {escape(o.path)}: {escape(o.reason)}", highlight=False)
 
 
 @app.command()
@@ -254,11 +416,13 @@ def index(
     progress: bool = typer.Option(True, "--progress/--quiet", help="Show progress (a bar on a terminal)."),
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON on stdout."),
 ) -> None:
     """Index a folder: new and changed files are embedded, unchanged skipped, deleted removed.
 
     Safe to interrupt (Ctrl-C, kill): run it again and it resumes where it stopped, without duplicates.
-    Files that cannot be read are reported and skipped."""
+    Files that cannot be read are reported and skipped. Every option can also be set in the environment
+    as OMNIEMBED_INDEX_<OPTION>, e.g. OMNIEMBED_INDEX_STORE=/data/store."""
     from .embedder import Embedder
     from .indexer import Indexer
     from .store import open_store
@@ -269,10 +433,27 @@ def index(
         report = Indexer(st, emb, dims=dims).run(folder, console=err_console, progress=progress)
     except OmniEmbedError as exc:
         _fail(exc)
-        return
-    _print_index_report(report)
+    if as_json:
+        json.dump(index_report_json(report), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        _print_index_report(report)
     if report.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(ExitCode.INTERRUPTED)
+
+
+def index_report_json(report) -> dict:
+    """``omniembed index --json``: the counts, per-modality throughput and every failure, for scripts."""
+    import dataclasses
+
+    return {
+        "root": report.root, "store": report.store, "seconds": round(report.seconds, 3),
+        "interrupted": report.interrupted, "indexed": report.indexed, "new": report.new,
+        "changed": report.changed, "unchanged": report.unchanged, "removed": report.removed,
+        "ignored": report.ignored, "failed": [dataclasses.asdict(o) for o in report.failed],
+        "by_modality": report.by_modality(),
+        "files": [dataclasses.asdict(o) for o in report.outcomes if o.status != "unchanged"],
+    }
 
 
 @app.command()
@@ -292,8 +473,7 @@ def search(
 
     given = [q for q in (query, image, audio, file) if q is not None]
     if len(given) != 1:
-        _fail(ValueError("give exactly one of: QUERY text, --image PATH, --audio PATH or --file PATH"))
-        return
+        _usage("give exactly one of: QUERY text, --image PATH, --audio PATH or --file PATH")
     q = given[0] if isinstance(given[0], str) else Path(given[0])
     try:
         searcher = Searcher(store)
@@ -342,7 +522,7 @@ def cluster(
             for col in ("file", "type", "label", "probability"):
                 table.add_column(col)
             for r in sorted(rows, key=lambda r: (r["label"], r["file"])):
-                table.add_row(r["file"], r["modality"], r["label"], f"{r['probability']:.2f}")
+                table.add_row(Text(r["file"]), r["modality"], Text(r["label"]), f"{r['probability']:.2f}")
             console.print(table)
             return
         groups = cluster_store(searcher.store, k=k, modalities=type_)
@@ -355,9 +535,9 @@ def cluster(
         return
     for g in groups:
         kinds = ", ".join(f"{n} {m}" for m, n in sorted(g.modalities.items()))
-        console.print(f"[bold]group {g.id + 1}[/] · {g.label}  [dim]({g.size} files: {kinds})[/]")
+        console.print(f"[bold]group {g.id + 1}[/] · {escape(g.label)}  [dim]({g.size} files: {kinds})[/]")
         for name, score in zip(g.members, g.scores):
-            console.print(f"    {name}  [dim]{score:.3f}[/]", highlight=False)
+            console.print(f"    {escape(name)}  [dim]{score:.3f}[/]", highlight=False)
 
 
 @app.command()
@@ -416,25 +596,42 @@ def transcribe(
         ]
         out.append({"file": str(f), "modality": ev.modality, "flags": sorted(ev.flags), "notes": ev.notes, "segments": rows})
         if not as_json:
-            table = Table(title=f"{f.name} ({ev.modality})", show_lines=True)
+            table = Table(title=Text(f"{f.name} ({ev.modality})"), show_lines=True)
             for col in ("start", "end", "source", "lang", "text"):
                 table.add_column(col)
             for r in rows:
                 table.add_row(
                     f"{r['start_s']:.1f}" if r["start_s"] is not None else "",
                     f"{r['end_s']:.1f}" if r["end_s"] is not None else "",
-                    r["source"], r["language"] or "", r["text"],
+                    r["source"], r["language"] or "", Text(r["text"]),
                 )
             console.print(table)
             for note in ev.notes:
-                console.print(f"[dim]{note}[/]", highlight=False)
+                console.print(Text(note, style="dim"), highlight=False)
     if as_json:
         json.dump(out, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
 
 
 def main() -> None:
-    app()
+    """The console entry point: options from ``OMNIEMBED_<COMMAND>_<OPTION>``, and every failure that
+    escaped a command mapped to its :class:`ExitCode` with a one-line message instead of a traceback."""
+    try:
+        app(auto_envvar_prefix=ENV_PREFIX, prog_name="omniembed")
+    except KeyboardInterrupt:
+        _print_error("interrupted", "stopped")
+        sys.exit(ExitCode.INTERRUPTED)
+    except (OmniEmbedError, ImportError) as exc:
+        _print_error(str(exc) if isinstance(exc, OmniEmbedError) else
+                     f"a dependency is missing ({exc}); install omniembed with its extras, e.g. "
+                     "pip install 'omniembed[all]'")
+        sys.exit(exit_code(exc))
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
+        if os.environ.get("OMNIEMBED_DEBUG"):
+            raise
+        _print_error(f"{type(exc).__name__}: {exc} (this is a bug in omniembed; OMNIEMBED_DEBUG=1 shows the "
+                     "traceback)", "internal error")
+        sys.exit(ExitCode.INTERNAL)
 
 
 if __name__ == "__main__":

@@ -213,6 +213,7 @@ class Engine:
                         weight=s.weight,
                         token_count=j.tokens,
                         language=s.language,
+                        encoding=s.encoding,
                     )
                 )
         content_raw = fuse_parts(part_vectors, modalities, self.fusion)

@@ -30,6 +30,7 @@ class Segment:
     weight: float = 1.0  # relative weight when the part's segments are pooled
     vector: np.ndarray | None = None  # set by native encoders; text is then only the snippet
     language: str | None = None
+    encoding: str | None = None  # text files: the encoding the bytes were decoded from (utf-8, cp1252…)
 
 
 @dataclass

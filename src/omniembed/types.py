@@ -178,6 +178,7 @@ class Piece:
     weight: float = 1.0
     token_count: int = 0
     language: str | None = None  # spoken language found by ASR, where known
+    encoding: str | None = None  # text files: the encoding decoded from (``cp1252`` when not UTF-8: detected)
 
     def locator(self) -> str:
         """A short human label: ``p.3``, ``01:02–01:30`` or ``''``."""

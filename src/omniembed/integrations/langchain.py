@@ -15,7 +15,7 @@ video and interleaved contents into the same space.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from ..types import ContentLike, TaskType
 from ._backend import Backend, image_part, make_backend, require
@@ -23,47 +23,69 @@ from ._backend import Backend, image_part, make_backend, require
 require("langchain_core", "langchain", "omniembed.integrations.langchain")
 
 from langchain_core.embeddings import Embeddings  # noqa: E402
+from langchain_core.utils import secret_from_env  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator  # noqa: E402
 
 __all__ = ["OmniEmbedEmbeddings"]
 
 
-class OmniEmbedEmbeddings(Embeddings):
-    """omniembed as a LangChain ``Embeddings``.
+class OmniEmbedEmbeddings(BaseModel, Embeddings):
+    """omniembed as a LangChain ``Embeddings`` (a pydantic model, like LangChain's own integrations).
 
     Args:
-        embedder: an existing :class:`omniembed.Embedder` to share (in-process mode); default: one is
-            made for ``profile`` on first use.
+        embedder: an existing :class:`omniembed.Embedder` to share (in-process mode; also the first
+            positional argument); default: one is made for ``profile`` on first use.
         base_url: URL of an ``omniembed serve`` instance; when given, vectors come from the server.
-        model: the server's model name (default ``omniembed-lite``) or, in-process, the profile.
+        model: the server's model name (default ``omniembed-lite``) or, in-process, the profile; after
+            construction it names the model the vectors belong to (``omniembed-lite-1`` in-process).
         api_key: the server's key (sent as ``x-goog-api-key``); default ``$OMNIEMBED_API_KEY``.
         output_dimensionality: Matryoshka size (128…native); default the profile's native size.
         document_task_type / query_task_type: task types of :meth:`embed_documents` and
             :meth:`embed_query`.
+        timeout / max_retries: server mode: seconds per HTTP request, and how often a 429/503 (queue full,
+            starting) or a dropped connection is retried, waiting what the server's ``Retry-After`` says.
     """
 
-    def __init__(
-        self,
-        embedder: Any = None,
-        *,
-        base_url: str | None = None,
-        model: str | None = None,
-        api_key: str | None = None,
-        profile: str = "lite",
-        output_dimensionality: int | None = None,
-        document_task_type: str | TaskType = TaskType.RETRIEVAL_DOCUMENT,
-        query_task_type: str | TaskType = TaskType.RETRIEVAL_QUERY,
-    ):
-        self.backend: Backend = make_backend(
-            embedder, base_url=base_url, model=model, api_key=api_key, profile=profile
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", protected_namespaces=(),
+                              populate_by_name=True)
+
+    embedder: Any = Field(default=None, exclude=True)
+    base_url: Optional[str] = None
+    model: Optional[str] = None
+    api_key: Optional[SecretStr] = Field(default_factory=secret_from_env("OMNIEMBED_API_KEY", default=None))
+    profile: str = "lite"
+    output_dimensionality: Optional[int] = None
+    document_task_type: TaskType = TaskType.RETRIEVAL_DOCUMENT
+    query_task_type: TaskType = TaskType.RETRIEVAL_QUERY
+    timeout: float = 300.0
+    max_retries: int = 6
+
+    _backend: Any = PrivateAttr(default=None)
+
+    def __init__(self, embedder: Any = None, /, **kwargs: Any):
+        if embedder is not None:
+            kwargs["embedder"] = embedder
+        super().__init__(**kwargs)
+
+    @field_validator("document_task_type", "query_task_type", mode="before")
+    @classmethod
+    def _task(cls, v: Any) -> TaskType:
+        return TaskType.parse(v)
+
+    @model_validator(mode="after")
+    def _make_backend(self) -> "OmniEmbedEmbeddings":
+        self._backend = make_backend(
+            self.embedder, base_url=self.base_url, model=self.model,
+            api_key=self.api_key.get_secret_value() if self.api_key is not None else None,
+            profile=self.profile, timeout=self.timeout, max_retries=self.max_retries,
         )
-        self.output_dimensionality = output_dimensionality
-        self.document_task_type = TaskType.parse(document_task_type)
-        self.query_task_type = TaskType.parse(query_task_type)
+        self.model = self._backend.model
+        return self
 
     @property
-    def model(self) -> str:
-        """The profile id or server model the vectors belong to (store it next to them)."""
-        return self.backend.model
+    def backend(self) -> Backend:
+        """Where the vectors come from: the in-process engine or the server client (one pool, retries)."""
+        return self._backend
 
     def _embed(self, items: Sequence[ContentLike], task: TaskType) -> list[list[float]]:
         return self.backend.embed(items, task_type=task, output_dimensionality=self.output_dimensionality).tolist()

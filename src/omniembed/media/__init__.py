@@ -14,7 +14,8 @@ from ..errors import MissingDependency, OmniEmbedError
 from ..evidence import Evidence, MediaContext
 from .source import Limits, MediaSource, sniff
 
-__all__ = ["Limits", "MediaSource", "sniff", "extract", "extract_many", "PIPELINES", "BATCHED"]
+__all__ = ["Limits", "MediaSource", "sniff", "extract", "extract_many", "PIPELINES", "BATCHED",
+           "OPTIONAL_MODULES", "missing_extra"]
 
 PIPELINES: dict[str, str] = {
     "text": "omniembed.media.text:extract",
@@ -31,12 +32,28 @@ BATCHED: dict[str, str] = {
 }
 
 
+#: Top-level modules that only an optional extra brings, and that extra. Pipelines import them lazily
+#: (inside functions, so a text-only call never loads them); :func:`extract` turns their absence into
+#: :class:`MissingDependency` naming the extra instead of a raw ``ModuleNotFoundError``.
+OPTIONAL_MODULES: dict[str, str] = {"av": "media", "faster_whisper": "media", "ctranslate2": "media"}
+
+
+def missing_extra(exc: ImportError, what: str) -> MissingDependency | None:
+    """``MissingDependency`` for an ImportError of an optional module, or None for anything else."""
+    root = (getattr(exc, "name", None) or "").split(".")[0]
+    extra = OPTIONAL_MODULES.get(root)
+    if extra is None:
+        return None
+    return MissingDependency(f"{what} needs the {root!r} package of the {extra!r} extra; "
+                             f"install it with: pip install 'omniembed[{extra}]'")
+
+
 def _pipeline(modality: str, table: dict[str, str] = PIPELINES) -> Callable:
     module, _, attr = table[modality].partition(":")
     try:
         return getattr(importlib.import_module(module), attr)
     except ImportError as exc:
-        raise MissingDependency(
+        raise missing_extra(exc, f"the {modality} pipeline") or MissingDependency(
             f"the {modality} pipeline needs an optional dependency ({exc.name or exc}); "
             "install it with: pip install 'omniembed[media]'"
         ) from None
@@ -44,7 +61,13 @@ def _pipeline(modality: str, table: dict[str, str] = PIPELINES) -> Callable:
 
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     """Run the pipeline for the source's sniffed modality."""
-    return _pipeline(src.modality)(src, ctx)
+    try:
+        return _pipeline(src.modality)(src, ctx)
+    except ImportError as exc:
+        err = missing_extra(exc, f"embedding {src.modality} ({src.mime})")
+        if err is None:
+            raise
+        raise err from None
 
 
 def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | OmniEmbedError]:

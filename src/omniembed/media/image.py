@@ -36,6 +36,8 @@ def load_image(src: MediaSource, limits: Limits, max_side: int | None = None):
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if src.mime in ("image/heic", "image/heif"):
+        _register_heif()
     fh = src.open()
     try:
         with warnings.catch_warnings():
@@ -89,6 +91,17 @@ def _check_pixels(src: MediaSource, pixels: int, limits: Limits) -> None:
             f"{src.name} has {pixels:,} pixels; the limit is {limits.max_image_pixels:,} (decompression-bomb "
             "guard; omniembed serve and Embedder take a higher limit through Limits(max_image_pixels=...))"
         )
+
+
+def _register_heif() -> None:
+    """HEIC/HEIF (iPhone photos) through pillow-heif's Pillow plugin; AVIF is Pillow's own (≥ 11.2)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        from ..errors import MissingDependency
+
+        raise MissingDependency("HEIC/HEIF images need pillow-heif: pip install pillow-heif") from None
+    pillow_heif.register_heif_opener()
 
 
 _NAMED = {

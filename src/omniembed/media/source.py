@@ -44,7 +44,11 @@ SUPPORTED: dict[str, str] = {
     "image/gif": "image",
     "image/bmp": "image",
     "image/tiff": "image",
+    "image/heic": "image",  # iPhone photos (pillow-heif)
+    "image/heif": "image",
+    "image/avif": "image",
     "audio/wav": "audio",
+    "audio/aiff": "audio",
     "audio/mpeg": "audio",
     "audio/flac": "audio",
     "audio/ogg": "audio",
@@ -76,6 +80,11 @@ _ALIASES = {
     "video/avi": "video/x-msvideo",
     "text/x-markdown": "text/markdown",
     "text/md": "text/markdown",
+    "image/heic-sequence": "image/heic",
+    "image/heif-sequence": "image/heif",
+    "image/avif-sequence": "image/avif",
+    "audio/x-aiff": "audio/aiff",
+    "audio/aif": "audio/aiff",
 }
 
 
@@ -92,8 +101,13 @@ def modality_of(mime: str) -> str:
     except KeyError:
         raise UnsupportedMediaType(
             f"{mime} is not supported; omniembed embeds text, PDF, images (PNG, JPEG, WebP, GIF, BMP, "
-            "TIFF), audio (WAV, MP3, FLAC, OGG/Opus, M4A/AAC, WebM) and video (MP4, MOV, MKV, WebM, AVI)"
+            "TIFF, HEIC/HEIF, AVIF), audio (WAV, AIFF, MP3, FLAC, OGG/Opus, M4A/AAC, WebM) and video (MP4, MOV, MKV, WebM, AVI)"
         ) from None
+
+
+#: ISO-BMFF major brands of still images (HEIF/HEIC from phones, AVIF), told apart from MP4 video.
+_AVIF_BRANDS = (b"avif", b"avis")
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
 
 def sniff(head: bytes) -> str | None:
@@ -126,8 +140,14 @@ def sniff(head: bytes) -> str | None:
         return "audio/mpeg"
     if head[:2] == b"\xff\xf1" or head[:2] == b"\xff\xf9":
         return "audio/aac"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "audio/aiff"
     if head[4:8] == b"ftyp":
         brand = head[8:12]
+        if brand in _AVIF_BRANDS:
+            return "image/avif"
+        if brand in _HEIF_BRANDS:
+            return "image/heic" if brand.startswith(b"he") else "image/heif"
         if brand in (b"M4A ", b"M4B ", b"M4P ", b"F4A "):
             return "audio/mp4"
         if brand == b"qt  ":

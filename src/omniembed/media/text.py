@@ -9,6 +9,7 @@ pieces are pooled (``fusion.py``).
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from typing import Callable
 
 from ..errors import DecodeError, InvalidInput, MediaTooLarge
 
-__all__ = ["decode_text", "check_unicode", "clean_text", "split_sentences", "chunk_text", "Chunk"]
+__all__ = ["decode_text", "decode_text_detected", "check_unicode", "clean_text", "split_sentences", "chunk_text",
+           "Chunk"]
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -28,8 +30,15 @@ _BOMS = (
 
 
 def decode_text(data: bytes, max_chars: int | None = None) -> str:
-    """Bytes of a text file → str. UTF-8 (or a BOM-marked UTF-16/32); anything else is an error that
-    says where the first bad byte is, rather than a string full of replacement characters."""
+    """Bytes of a text file → str (see :func:`decode_text_detected`)."""
+    return decode_text_detected(data, max_chars)[0]
+
+
+def decode_text_detected(data: bytes, max_chars: int | None = None) -> tuple[str, str]:
+    """Bytes of a text file → (str, encoding). UTF-8, or UTF-16/32 with a byte-order mark; anything else
+    (cp1252, Latin-1, Shift-JIS, cp1251, GB18030 files people still have) is detected with
+    charset-normalizer. Bytes no encoding explains are an error that says where the first bad byte is,
+    rather than a string full of replacement characters."""
     encoding = "utf-8"
     for bom, enc in _BOMS:
         if data.startswith(bom):
@@ -38,15 +47,35 @@ def decode_text(data: bytes, max_chars: int | None = None) -> str:
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise DecodeError(
-            f"text is not valid {encoding.upper()} (bad byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "omniembed reads text as UTF-8, or UTF-16/32 with a byte-order mark"
-        ) from None
+        legacy = None if encoding != "utf-8" else _detect_legacy(data)
+        if legacy is None:
+            raise DecodeError(
+                f"text is not valid {encoding.upper()} (bad byte 0x{data[exc.start]:02x} at offset {exc.start})"
+                " and no other text encoding explains it; omniembed reads UTF-8, UTF-16/32 with a byte-order "
+                "mark, and legacy encodings it can detect (cp1252, Latin-1, Shift-JIS…)"
+            ) from None
+        text, encoding = legacy
     # NUL characters are kept here and dropped by clean_text, as in a text part: the same string
     # embeds the same whether it arrives as a str or as a UTF-8 file (the sniffer decides what is text)
     if max_chars is not None and len(text) > max_chars:
         raise MediaTooLarge(f"text has {len(text):,} characters; the limit is {max_chars:,}")
-    return text
+    return text, encoding
+
+
+def _detect_legacy(data: bytes) -> tuple[str, str] | None:
+    """charset-normalizer's best reading of non-UTF-8 bytes, or None when none is coherent text.
+
+    Measured on one-paragraph samples: cp1252 German (read as cp1250, which decodes those bytes to the
+    same text), Latin-1 French, Shift-JIS Japanese (as cp932), cp1251 Russian and GB18030 Chinese all
+    decode to the original text."""
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - a core dependency
+        return None
+    best = from_bytes(data).best()
+    if best is None:
+        return None
+    return str(best), best.encoding
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -88,13 +117,74 @@ _SENT_END = re.compile(
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split on sentence ends and paragraph breaks; keeps every character but surrounding spaces."""
-    out = []
-    for s in _SENT_END.split(text):
-        s = s.strip()
-        if s:
-            out.append(s)
+    """Split on sentence ends and paragraph breaks; keeps every character but surrounding spaces.
+
+    A full stop that ends an abbreviation, an initial or a German ordinal date is not a sentence end:
+    "Dr. Smith", "e.g. the budget", "Fig. 2", "z. B. gut", "am 3. Mai" stay in one sentence (the
+    abbreviation lists are pysbd's, for English, German and French). pysbd itself is not used to split:
+    measured on a 450 kB text it took 600 s (load 13 on 2 cores) where this linear pass takes 0.7 s
+    (load 20; the regex alone 0.05 s)."""
+    out: list[str] = []
+    glue = False  # the previous piece ended at a full stop that does not end a sentence
+    pos = 0
+    for m in _SENT_END.finditer(text):
+        piece = text[pos : m.start()].strip()
+        pos = m.end()
+        glue = _add(out, piece, glue, paragraph=m.group(0).count("\n") >= 2)
+    _add(out, text[pos:].strip(), glue, paragraph=True)
     return out
+
+
+def _add(out: list[str], piece: str, glue: bool, *, paragraph: bool) -> bool:
+    """Append ``piece`` (or join it to the last one); return whether the NEXT piece should be joined."""
+    if not piece:
+        return glue and not paragraph
+    if glue and out and _continues(out[-1], piece):
+        out[-1] = f"{out[-1]} {piece}"
+    else:
+        out.append(piece)
+    return not paragraph and out[-1].endswith(".")
+
+
+def _continues(before: str, after: str) -> bool:
+    """Whether ``after`` continues the sentence ``before`` (which ends with '.')."""
+    first = after[0]
+    if first.islower():  # sentences do not start in lower case: "e.g. the", "p.m. on", "z. B. gut"
+        return True
+    word = before.rsplit(None, 1)[-1].rstrip(".").lstrip("(\"'“‘[").lower()
+    prepositive, number, general = _abbreviations()
+    if word in prepositive or (len(word) == 1 and word.isalpha()):  # "Dr. Smith", "J. Smith", "z. B."
+        return True
+    if first.isdigit() and (word in number or word in general or word.endswith("str")):
+        return True  # "Fig. 2", "No. 5", "Jan. 3", "Hauptstr. 5"
+    if word in general and after.split(None, 1)[0].rstrip(".").lower() in prepositive | number:
+        return True  # "cf. Fig. 2"
+    return word.isdigit() and len(word) <= 2 and after.split(None, 1)[0].strip(",.").lower() in _MONTHS
+
+
+_MONTHS = frozenset(
+    "januar februar märz april mai juni juli august september oktober november dezember jänner "
+    "january february march may june july october december janvier février mars avril juin juillet août "
+    "septembre octobre novembre décembre".split()
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _abbreviations() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(prepositive, number, general) abbreviations from pysbd's English, German and French lists."""
+    try:
+        from pysbd.languages import LANGUAGE_CODES
+    except ImportError:  # pragma: no cover - a core dependency; degrade to the plain rules
+        return frozenset(), frozenset(), frozenset()
+    pre: set[str] = set()
+    num: set[str] = set()
+    gen: set[str] = set()
+    for code in ("en", "de", "fr"):
+        ab = LANGUAGE_CODES[code].Abbreviation
+        pre |= set(getattr(ab, "PREPOSITIVE_ABBREVIATIONS", ()))
+        num |= set(getattr(ab, "NUMBER_ABBREVIATIONS", ()))
+        gen |= set(ab.ABBREVIATIONS)
+    return frozenset(pre), frozenset(num), frozenset(gen)
 
 
 @dataclass
@@ -174,7 +264,10 @@ def extract(src, ctx):
     """A text or Markdown file → one text segment (chunked later by the engine)."""
     from ..evidence import Evidence, Segment
 
-    text = clean_text(decode_text(src.read(), ctx.limits.max_text_chars))
+    raw, encoding = decode_text_detected(src.read(), ctx.limits.max_text_chars)
+    text = clean_text(raw)
     if not text:
         raise DecodeError(f"{src.name} contains no text")
-    return Evidence("text", [Segment(text, "text", "text")])
+    notes = [] if encoding.startswith(("utf-8", "utf-16", "utf-32")) else [
+        f"{src.name}: not UTF-8; decoded as {encoding} (detected)"]
+    return Evidence("text", [Segment(text, "text", "text", encoding=encoding)], notes=notes)

@@ -40,7 +40,7 @@ from ..space import Profile
 from ..types import EmbeddingResult, EmbedRequest, TaskType
 from .batching import BatchingConfig, MicroBatcher
 from .catalog import ModelCatalog
-from .errors import ApiError, gemini_body, is_openai_path, openai_body, to_api_error
+from .errors import ApiError, dialect_of, error_body, to_api_error
 from .files import FileStore, ServerFileResolver
 from .jobs import JobStore
 from .metrics import Metrics
@@ -55,7 +55,7 @@ access_log = logging.getLogger("omniembed.server.access")
 
 RouterLike = Union[APIRouter, Callable[["Services"], APIRouter]]
 
-_OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
+_OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/health")
 _GEMINI_ONLY_V1 = ("/v1/files", "/v1/batches", "/upload/v1/files", "/download/v1/files")
 
 
@@ -131,7 +131,7 @@ class Services:
     async def embed(self, request: EmbedRequest, timeout: float | None = None) -> list[EmbeddingResult]:
         """Embed through the batching queue (one result per content, in order)."""
         if self.batcher is None:
-            raise ApiError(503, "the server is starting or stopping")
+            raise ApiError(503, "the server is starting or stopping", headers={"Retry-After": "2"})
         return await self.batcher.submit(request, timeout)
 
     async def embed_many(self, requests: list[EmbedRequest]) -> list[list[EmbeddingResult]]:
@@ -208,8 +208,8 @@ class _Guard:
         if alias:  # Gemini's stable /v1 (google-genai ≥ 3 calls it by default): served as /v1beta
             path = alias
             scope = dict(scope, path=alias, raw_path=alias.encode())
-        dialect = "openai" if is_openai_path(path) else ("gemini" if path.startswith(("/v1beta", "/upload",
-                                                                                      "/download")) else "other")
+        method = scope.get("method", "GET")
+        dialect = dialect_of(path, method)
         rid = headers.get("x-request-id") or uuid.uuid4().hex[:16]
         status_box = [0]
         limit = self.services.config.max_body_bytes
@@ -249,7 +249,7 @@ class _Guard:
                 log.exception("unhandled error on %s", path, exc_info=exc)
             if status_box[0]:  # the response already started: nothing sensible left to send
                 return
-            await _send_error(err, path, send_wrapped)
+            await _send_error(err, path, send_wrapped, method)
         finally:
             route = scope.get("route")
             route_path = getattr(route, "path", None) or ("unmatched" if status_box[0] == 404 else path)
@@ -321,16 +321,16 @@ class _Body:
             await asyncio.wait_for(run(), max_seconds)
 
 
-def _error_response(err: ApiError, path: str) -> JSONResponse:
-    body = openai_body(err) if is_openai_path(path) else gemini_body(err)
+def _error_response(err: ApiError, path: str, method: str = "POST") -> JSONResponse:
+    body = error_body(err, path, method)
     headers = dict(err.headers)
     if path.startswith("/upload/"):
         headers["x-goog-upload-status"] = "final"  # the SDK's upload loop stops and raises
     return JSONResponse(body, status_code=err.http_status, headers=headers)
 
 
-async def _send_error(err: ApiError, path: str, send) -> None:
-    resp = _error_response(err, path)
+async def _send_error(err: ApiError, path: str, send, method: str = "POST") -> None:
+    resp = _error_response(err, path, method)
     await resp({"type": "http"}, _no_receive, send)
 
 
@@ -394,7 +394,7 @@ def create_app(
     @app.exception_handler(ApiError)
     @app.exception_handler(OmniEmbedError)
     async def _api_error(request: Request, exc: Exception) -> JSONResponse:
-        return _error_response(to_api_error(exc), request.url.path)
+        return _error_response(to_api_error(exc), request.url.path, request.method)
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from fastapi.exceptions import RequestValidationError
@@ -404,11 +404,12 @@ def create_app(
         msg = {404: f"no such endpoint: {request.method} {request.url.path}",
                405: f"method {request.method} is not allowed on {request.url.path}"}.get(exc.status_code,
                                                                                        str(exc.detail))
-        return _error_response(ApiError(exc.status_code, msg), request.url.path)
+        return _error_response(ApiError(exc.status_code, msg), request.url.path, request.method)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error_response(ApiError(400, f"invalid request: {exc.errors()[:3]}"), request.url.path)
+        return _error_response(ApiError(400, f"invalid request: {exc.errors()[:3]}"), request.url.path,
+                               request.method)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
@@ -433,8 +434,15 @@ def create_app(
     app.include_router(gemini.create_router(services))
     app.include_router(openai.create_router(services))
     app.include_router(files_mod.create_router(services))
+    from . import ollama, tei  # other servers' wire formats: their clients switch by changing a URL
+
+    app.include_router(tei.create_router(services))
+    app.include_router(ollama.create_router(services))
     for extra in extra_routers:
         app.include_router(extra if isinstance(extra, APIRouter) else extra(services))
 
+    from .openapi import install as _openapi  # published request/response schemas and the API-key scheme
+
+    _openapi(app, auth=bool(config.api_keys), open_paths=_OPEN_PATHS)
     app.add_middleware(_Guard, services=services)
     return app

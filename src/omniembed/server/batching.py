@@ -14,7 +14,8 @@ Why this shape:
   requests queue up and leave together as the next, larger batch. Media batches (decoding, OCR, ASR)
   use every worker, so their slow extraction overlaps.
 * A bounded queue turns overload into an immediate 429 / ``RESOURCE_EXHAUSTED`` instead of unbounded
-  memory and latency.
+  memory and latency. Its ``Retry-After`` is the time the measured throughput needs to make room
+  (:class:`~omniembed.server.throughput.ThroughputMeter`), not a constant.
 * One caller's bad input never fails its batch-mates: when a merged call raises, each request of the
   group is re-run alone so the error lands on the request that caused it.
 * Per-request timeouts answer 504 / ``DEADLINE_EXCEEDED``; a request that times out before it was
@@ -34,6 +35,7 @@ from typing import Callable
 from ..errors import OmniEmbedError
 from ..types import EmbeddingResult, EmbedRequest
 from .errors import ApiError
+from .throughput import ThroughputMeter
 
 __all__ = ["BatchingConfig", "MicroBatcher", "run_grouped"]
 
@@ -82,6 +84,7 @@ class MicroBatcher:
         self._text_idle = asyncio.Event()
         self._text_idle.set()
         self._closing = False
+        self.throughput = ThroughputMeter()  # finished contents per second → Retry-After of a 429
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
 
     # ------------------------------------------------------------------------------------------
@@ -100,11 +103,12 @@ class MicroBatcher:
             raise ApiError(503, "the server is shutting down")
         size = len(request.contents)
         if self._queued_contents and self._queued_contents + size > self.config.max_queue:
+            wait = self.throughput.retry_after(self._queued_contents + size - self.config.max_queue)
             raise ApiError(
                 429,
                 f"the embedding queue is full ({self._queued_contents:,} contents waiting, limit "
-                f"{self.config.max_queue:,}); retry later",
-                headers={"Retry-After": "1"},
+                f"{self.config.max_queue:,}); retry in {wait} s",
+                headers={"Retry-After": str(wait)},
             )
         fut = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(request, fut, size))
@@ -194,6 +198,7 @@ class MicroBatcher:
             t0 = time.perf_counter()
             outcomes = await loop.run_in_executor(self._pool, self._work, [it.request for it in live])
             spent = time.perf_counter() - t0
+            self.throughput.observe(sum(it.size for it in live), spent)
             if self._on_batch is not None:
                 self._on_batch(sum(it.size for it in live), len(live), spent)
             for it, out in zip(live, outcomes):

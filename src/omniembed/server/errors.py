@@ -2,10 +2,14 @@
 
 Everything a handler raises ends up here: an :class:`ApiError` (raised by the server layer itself) or an
 :class:`omniembed.errors.OmniEmbedError` (raised by the engine; its ``http_status`` picks the code).
-The dialect is chosen by the path: ``/v1/…`` answers in OpenAI's shape, everything else in Gemini's.
+The dialect is chosen by the path (:func:`dialect_of`): ``/v1/…`` and ``/embeddings`` answer in
+OpenAI's shape, Hugging Face TEI's routes (``/embed``, ``/info``, ``POST /``) and Ollama's (``/api/…``) in
+theirs, everything else in Gemini's.
 
 Gemini: ``{"error": {"code": 400, "message": "…", "status": "INVALID_ARGUMENT"}}``
 OpenAI: ``{"error": {"message": "…", "type": "invalid_request_error", "param": null, "code": null}}``
+TEI:    ``{"error": "…", "error_type": "Validation"}``
+Ollama: ``{"error": "…"}``
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ __all__ = [
     "gemini_body",
     "openai_body",
     "is_openai_path",
+    "dialect_of",
+    "error_body",
 ]
 
 #: HTTP code → google.rpc status name (what Google's API and the google-genai SDK report).
@@ -104,4 +110,39 @@ def openai_body(err: ApiError) -> dict[str, Any]:
 
 
 def is_openai_path(path: str) -> bool:
-    return path == "/v1" or path.startswith("/v1/")
+    return path == "/v1" or path.startswith("/v1/") or path == "/embeddings"
+
+
+#: Paths of Hugging Face text-embeddings-inference (``POST /`` is its Inference-API route).
+TEI_PATHS = ("/embed", "/info", "/")
+
+
+def dialect_of(path: str, method: str = "POST") -> str:
+    """``openai``, ``tei``, ``ollama``, ``gemini`` or ``other``: whose wire format a path speaks."""
+    if is_openai_path(path):
+        return "openai"
+    if path.startswith("/api/"):
+        return "ollama"
+    if path in TEI_PATHS and (path != "/" or method == "POST"):
+        return "tei"
+    if path.startswith(("/v1beta", "/upload", "/download")):
+        return "gemini"
+    return "other"
+
+
+_TEI_TYPE = {413: "Validation", 422: "Validation", 400: "Validation", 415: "Validation", 429: "Overloaded",
+             401: "Unauthorized", 404: "Validation"}
+
+
+def tei_body(err: ApiError) -> dict[str, Any]:
+    return {"error": err.message, "error_type": _TEI_TYPE.get(err.http_status, "Backend")}
+
+
+def ollama_body(err: ApiError) -> dict[str, Any]:
+    return {"error": err.message}
+
+
+def error_body(err: ApiError, path: str, method: str = "POST") -> dict[str, Any]:
+    """The error JSON in the dialect of ``path`` (Gemini's for everything not claimed by another)."""
+    return {"openai": openai_body, "tei": tei_body, "ollama": ollama_body}.get(
+        dialect_of(path, method), gemini_body)(err)

@@ -280,7 +280,7 @@ class JobStore:
                 self.files.delete(name)
             output_file = self.files.create(("\n".join(lines) + "\n").encode(), mime="application/jsonl",
                                             display_name=f"batches/{job_id} output", validate=False,
-                                            name=name).id
+                                            name=name, source="GENERATED").id
         state = "FAILED" if job.total and job.failed == job.total else "SUCCEEDED"
         now = time.time()
         with self._conn() as c:

@@ -144,6 +144,7 @@ def create_router(services: "Services") -> APIRouter:
         return catalog.openai_model(name)
 
     @r.post("/v1/embeddings")
+    @r.post("/embeddings")  # Infinity's and other OpenAI-compatible servers' path, without /v1
     async def embeddings(request: Request) -> JSONResponse:
         body = await services.read_json(request)
         if not isinstance(body, dict):
