@@ -7,6 +7,17 @@ Layout of a store directory::
 
 Each write is one Lance commit, and Lance commits are atomic: a killed process leaves at most
 unreferenced data files behind, never a half-visible write.
+
+Indexes (LanceDB's own, kept current by :meth:`LanceStore.optimize` at the end of every index run, which
+folds new rows into them without retraining; rows not yet folded in are still searched, exhaustively):
+
+* scalar: BTREE on ``file_id`` (every replace/delete filters by it: 399 → 76 ms per file at 1 M records),
+  BITMAP on ``level`` and ``modality`` (the search and manifest filters);
+* full-text (Lance's native inverted index, BM25) on ``text``: the keyword half of hybrid search;
+* vector: IVF-PQ on ``vector`` (cosine), built once the table holds :data:`ANN_MIN_ROWS` records — below
+  that an exhaustive scan is fast enough and exact. Queries probe :data:`NPROBES` partitions and re-rank
+  ``REFINE_FACTOR × k`` candidates with the full vectors, so the ranking stays close to exact. The choice
+  of IVF-PQ over IVF-HNSW-SQ and the numbers are measured by ``bench/bench_scale.py`` (docs/search.md).
 """
 
 from __future__ import annotations
@@ -26,6 +37,15 @@ from .base import FileEntry, Record, Store, StoreHit, entry_from_record
 __all__ = ["LanceStore"]
 
 _TABLE = "records"
+#: Build the vector index once the table holds this many records (see docs/search.md: below it an exact
+#: scan answers in a few ms, and IVF training on few rows gives poor partitions).
+ANN_MIN_ROWS = 50_000
+#: IVF partitions probed per query and the re-rank factor (candidates re-scored with full vectors).
+NPROBES = 24
+REFINE_FACTOR = 8
+#: The vector index type (see docs/search.md for the IVF-PQ / IVF-HNSW-SQ measurement).
+ANN_INDEX = "IVF_PQ"
+_SCALAR = {"file_id": "BTREE", "level": "BITMAP", "modality": "BITMAP"}
 _META = "store.json"
 _SAFE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
@@ -64,10 +84,16 @@ def _schema(dims: int):
     )
 
 
+#: Every column a search hit needs; not the vector (re-reading it for each hit cost more than the search).
+_HIT_COLUMNS = ["id", "file_id", "root", "path", "level", "modality", "chunk", "mime", "page", "start_s", "end_s",
+                "source", "text", "sha256", "size", "mtime_ns", "n_chunks", "indexed_at"]
+
+
 class LanceStore(Store):
     """Records in a LanceDB table under ``path`` (created on first :meth:`bind`)."""
 
     backend = "lancedb"
+    keyword_search = True
 
     def __init__(self, path: str | os.PathLike[str]):
         try:
@@ -145,6 +171,77 @@ class LanceStore(Store):
                 arrays.append(pa.array(cols[name], type=schema.field(name).type))
         return pa.Table.from_arrays(arrays, schema=schema)
 
+    def _indexes(self) -> dict[str, object]:
+        """Index name → LanceDB's IndexConfig, for the indexes this table has."""
+        return {ix.name: ix for ix in self.table.list_indices()}
+
+    def _indexed_columns(self) -> dict[str, str]:
+        return {ix.columns[0]: str(ix.index_type) for ix in self.table.list_indices() if ix.columns}
+
+    def ensure_indexes(self, *, ann: bool | None = None) -> list[str]:
+        """Create the indexes a table of this size should have and does not; returns what was built.
+
+        Scalar and full-text indexes are built as soon as there are rows (they are cheap and make every
+        delete and filter use an index); the vector index once there are :data:`ANN_MIN_ROWS` records, or
+        at once with ``ann=True`` (``False``: never)."""
+        from lancedb.index import FTS, BTree, Bitmap
+
+        n = self.table.count_rows()
+        if n == 0:
+            return []
+        have = self._indexed_columns()
+        built = []
+        for col, kind in _SCALAR.items():
+            if col not in have:
+                self.table.create_index(col, config=BTree() if kind == "BTREE" else Bitmap(), replace=True)
+                built.append(f"{col}:{kind}")
+        if "text" not in have:
+            # English stemming and stop words help English queries and do no harm to other languages'
+            # tokens (they are matched as they are); ASCII folding makes "Datenträger" match "datentrager".
+            self.table.create_index("text", config=FTS(), replace=True)
+            built.append("text:FTS")
+        if "vector" not in have and ann is not False and (ann or n >= ANN_MIN_ROWS):
+            self.build_ann()
+            built.append(f"vector:{ANN_INDEX}")
+        return built
+
+    def build_ann(self, kind: str | None = None) -> None:
+        """(Re)build the vector index from scratch: ``IVF_PQ`` (default :data:`ANN_INDEX`: cosine, ~√n
+        partitions, 8-bit codes of 4-dim sub-vectors, dims/4 bytes per vector) or ``IVF_HNSW_SQ``."""
+        from lancedb.index import IvfHnswSq, IvfPq
+
+        n = self.table.count_rows()
+        if n < 256:
+            raise InvalidInput(f"a vector index needs at least 256 records; this store has {n}")
+        dims = self.table.schema.field("vector").type.list_size
+        parts = max(1, min(4096, int(round(n ** 0.5))))
+        sub = dims // 4 if dims % 4 == 0 else dims // 2 if dims % 2 == 0 else dims
+        kind = (kind or ANN_INDEX).upper()
+        if kind == "IVF_PQ":
+            config = IvfPq(distance_type="cosine", num_partitions=parts, num_sub_vectors=sub)
+        elif kind == "IVF_HNSW_SQ":  # fewer, bigger partitions: each holds an HNSW graph
+            config = IvfHnswSq(distance_type="cosine", num_partitions=max(1, parts // 8))
+        else:
+            raise InvalidInput(f"unknown vector index type {kind!r}: IVF_PQ or IVF_HNSW_SQ")
+        self.table.create_index("vector", config=config, replace=True)
+
+    def index_status(self) -> dict:
+        """Rows per level and, per index, its type and how many rows it covers (``omniembed status``)."""
+        if self._read_binding() is None:
+            return {"records": 0, "files": 0, "chunks": 0, "indexes": []}
+        t = self.table
+        out = {"records": t.count_rows(), "files": self.count("file"), "chunks": self.count("chunk"),
+               "ann_min_rows": ANN_MIN_ROWS, "indexes": []}
+        for ix in t.list_indices():
+            st = t.index_stats(ix.name)
+            out["indexes"].append({
+                "name": ix.name, "column": ix.columns[0] if ix.columns else "", "type": str(ix.index_type),
+                "indexed_rows": int(st.num_indexed_rows) if st else None,
+                "unindexed_rows": int(st.num_unindexed_rows) if st else None,
+                "distance": getattr(st, "distance_type", None),
+            })  # fmt: skip
+        return out
+
     def replace_file(self, file_id: str, records: Sequence[Record]) -> None:
         ordered = sorted(records, key=lambda r: r.level == "file")  # file record last
         data = self._arrow(ordered)
@@ -160,19 +257,26 @@ class LanceStore(Store):
             values={"size": int(size), "mtime_ns": int(mtime_ns)},
         )
 
-    def optimize(self) -> None:
+    def optimize(self, *, reindex_ann: bool = False) -> None:
+        """Compact, fold new rows into the existing indexes, and build indexes the table now needs.
+
+        ``reindex_ann=True`` rebuilds (retrains) the vector index from scratch — worth it after the
+        archive grew several-fold, since the partitions were trained on the old rows."""
         try:
             # keep recent versions: a search page may still be reading one of them
             self.table.optimize(cleanup_older_than=timedelta(minutes=10))
         except Exception:  # compaction is an optimisation; a failure must not fail the index run
             pass
+        self.ensure_indexes(ann=True if reindex_ann else None)
+        if reindex_ann and "vector" in self._indexed_columns():
+            self.build_ann()
 
     # --- reads ----------------------------------------------------------------------------------
     def _rows(self, where: str, columns: list[str] | None = None) -> list[dict]:
         q = self.table.search().where(where).limit(None)
         if columns:
             q = q.select(columns)
-        return q.to_list()
+        return q.to_arrow().to_pylist()
 
     def files(self, root: str | None = None) -> dict[str, FileEntry]:
         if self._read_binding() is None:
@@ -205,23 +309,52 @@ class LanceStore(Store):
         mods = list(modalities or [])
         if mods:
             conds.append(f"modality IN ({', '.join(_quote(m) for m in mods)})")
-        q = self.table.search(np.asarray(vector, dtype=np.float32)).metric("cosine").limit(int(k))
+        q = (self.table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
+             .nprobes(NPROBES).refine_factor(REFINE_FACTOR).limit(int(k)).select(_HIT_COLUMNS + ["_distance"]))  # fmt: skip
         if conds:
             q = q.where(" AND ".join(conds), prefilter=True)
         hits = []
-        for row in q.to_list():
+        for row in q.to_arrow().to_pylist():
             dist = float(row.pop("_distance"))
-            vec = np.asarray(row.pop("vector"), dtype=np.float32)
-            hits.append(StoreHit(Record.from_payload(row, vec), 1.0 - dist))
+            hits.append(StoreHit(Record.from_payload(row), 1.0 - dist))
         return hits
+
+    def search_text(
+        self,
+        query: str,
+        k: int,
+        *,
+        level: str | None = None,
+        modalities: Iterable[str] | None = None,
+    ) -> list[StoreHit]:
+        """The ``k`` records whose text best matches ``query`` (BM25 over the full-text index), best first.
+
+        Scores are BM25, not cosines: comparable within one result list only."""
+        from lancedb.query import MatchQuery
+
+        if not query.strip() or self._read_binding() is None or self.table.count_rows() == 0:
+            return []
+        if "text" not in self._indexed_columns():
+            self.ensure_indexes(ann=False)
+        conds = []
+        if level:
+            conds.append(f"level = {_quote(level)}")
+        mods = list(modalities or [])
+        if mods:
+            conds.append(f"modality IN ({', '.join(_quote(m) for m in mods)})")
+        q = self.table.search(MatchQuery(query, "text"), query_type="fts").limit(int(k)).select(_HIT_COLUMNS + ["_score"])
+        if conds:
+            q = q.where(" AND ".join(conds), prefilter=True)
+        return [StoreHit(Record.from_payload(row), float(row.pop("_score"))) for row in q.to_arrow().to_pylist()]
 
     def records(self, level: str = "file", with_vectors: bool = True) -> list[Record]:
         if self._read_binding() is None:
             return []
-        rows = self._rows(f"level = {_quote(level)}")
+        rows = self._rows(f"level = {_quote(level)}", None if with_vectors else _HIT_COLUMNS)
         out = []
         for row in rows:
             vec = np.asarray(row.pop("vector"), dtype=np.float32) if with_vectors else None
+            row.pop("vector", None)
             out.append(Record.from_payload(row, vec))
         return out
 

@@ -176,12 +176,9 @@ class QdrantStore(Store):
             limit=int(k),
             query_filter=self._filter(level, modalities),
             with_payload=True,
-            with_vectors=True,
+            with_vectors=False,  # hits need the payload only; vectors would multiply the response size
         )
-        return [
-            StoreHit(Record.from_payload(p.payload or {}, np.asarray(p.vector, np.float32)), float(p.score))
-            for p in res.points
-        ]
+        return [StoreHit(Record.from_payload(p.payload or {}), float(p.score)) for p in res.points]
 
     def records(self, level: str = "file", with_vectors: bool = True) -> list[Record]:
         if self._read_binding() is None:
@@ -190,6 +187,26 @@ class QdrantStore(Store):
             Record.from_payload(p.payload or {}, np.asarray(p.vector, np.float32) if with_vectors else None)
             for p in self._scroll(self._filter(level=level), with_vectors)
         ]
+
+    def index_status(self) -> dict:
+        """Counts plus Qdrant's own view: collection status, vectors in the HNSW graph, payload indexes.
+
+        A Qdrant server builds the HNSW graph itself once a segment passes its indexing threshold
+        (20k vectors by default); local mode (``qdrant:DIR``) always scans exhaustively."""
+        out = super().index_status()
+        if self._read_binding() is None:
+            return out
+        info = self.client.get_collection(self.collection)
+        hnsw = info.config.hnsw_config
+        out["indexes"].append({
+            "name": "vector", "column": "vector", "type": "HNSW" if self.url else "none (local mode scans)",
+            "indexed_rows": info.indexed_vectors_count, "unindexed_rows": None,
+            "distance": "cosine", "m": getattr(hnsw, "m", None), "ef_construct": getattr(hnsw, "ef_construct", None),
+        })  # fmt: skip
+        for key, schema in (info.payload_schema or {}).items():
+            out["indexes"].append({"name": key, "column": key, "type": str(getattr(schema, "data_type", schema)),
+                                   "indexed_rows": getattr(schema, "points", None), "unindexed_rows": None})
+        return out
 
     def count(self, level: str | None = None) -> int:
         if self._read_binding() is None:
