@@ -204,13 +204,22 @@ class Searcher:
             one = d_files if mode == "dense" else k_files
             ranked = [(best_score, fid) for fid, (best_score, _, _) in one.items()]
         ranked.sort(key=lambda t: (-t[0], t[1]))
+        best_rec: dict[str, StoreHit] = {}
+        if mode == "hybrid":
+            # the hit's locator and snippet: the file's chunk that ranks best in both lists fused (the
+            # passage that has the words and the meaning), the file record only when no chunk came up
+            by_id = {h.record.id: h for h in keyword + dense}
+            for _, rid in rrf([[h.record.id for h in dense], [h.record.id for h in keyword]], weights):
+                h = by_id[rid]
+                cur = best_rec.get(h.record.file_id)
+                if cur is None or (cur.record.level == "file" and h.record.level == "chunk"):
+                    best_rec[h.record.file_id] = h
         out = []
         for score, fid in ranked[:k]:
             dn, kw = d_files.get(fid), k_files.get(fid)
-            # the locator and snippet come from the keyword list's best chunk when that list ranks the
-            # file higher (the exact words are there), else from the dense list's
-            use_kw = kw is not None and (dn is None or _rank(k_files, fid) < _rank(d_files, fid))
-            _, chunk, file = kw if use_kw else dn  # type: ignore[misc]
+            _, chunk, file = dn if dn is not None else kw  # type: ignore[misc]
+            if fid in best_rec:
+                chunk = best_rec[fid] if best_rec[fid].record.level == "chunk" else chunk
             rec = (chunk or file).record  # type: ignore[union-attr]
             out.append(self._hit(rec, chunk, file, text, score))
         return out
@@ -251,10 +260,6 @@ def _per_file(hits: Sequence[StoreHit]) -> dict[str, tuple[float, StoreHit | Non
         else:
             e[1] = e[1] or h
     return {fid: (e[0], e[1], e[2]) for fid, e in sorted(out.items(), key=lambda kv: -kv[1][0])}
-
-
-def _rank(ranked: dict, key: str) -> int:
-    return list(ranked).index(key)
 
 
 def rrf(lists: Sequence[Sequence[str]], weights: Sequence[float] = (1.0, 1.0), k: int = RRF_K) -> list[tuple[float, str]]:
