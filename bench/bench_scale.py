@@ -223,6 +223,21 @@ def run_size(n: int, base: np.ndarray, queries: np.ndarray, texts: list[str], ar
           f"p99 {res['hybrid_p99_ms']:.1f} ms; store.search k=10 p50 {res['store_p50_ms']:.1f} ms; "
           f"numpy exact {res['numpy_ms']:.1f} ms/query ({load()})", flush=True)
     print(f"[{n:,}] recall@10 vs exact: {res['recall10']:.3f} over {len(qs)} real queries ({load()})", flush=True)
+    if args.sweep:  # the probe/refine trade-off behind NPROBES and REFINE_FACTOR
+        import omniembed.store.lance as lance_mod
+
+        keep = (lance_mod.NPROBES, lance_mod.REFINE_FACTOR)
+        for npb, rf in ((32, 4), (64, 2), (128, 4)):
+            lance_mod.NPROBES, lance_mod.REFINE_FACTOR = npb, rf
+            rec, lat = [], []
+            for i, q in enumerate(qs):
+                t = time.perf_counter()
+                hits = store.search(q, 10)
+                lat.append(time.perf_counter() - t)
+                rec.append(len({h.record.id for h in hits} & exact_ids[i]) / 10)
+            print(f"[{n:,}]   nprobes {npb} refine {rf}: recall@10 {np.mean(rec):.3f}, store.search k=10 p50 "
+                  f"{pct(lat, 50):.1f} ms ({load()})", flush=True)
+        lance_mod.NPROBES, lance_mod.REFINE_FACTOR = keep
 
     emb = Embedder()
     t = time.perf_counter()
@@ -256,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cli", action="store_true", help="also time `omniembed search` processes (RSS)")
     ap.add_argument("--workdir", default=str(ROOT / ".omniembed" / "bench-scale"))
     ap.add_argument("--keep", action="store_true", help="keep the stores")
+    ap.add_argument("--sweep", action="store_true", help="also try other nprobes / refine factors")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
 

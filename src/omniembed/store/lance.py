@@ -66,6 +66,15 @@ def _quote(value: str) -> str:
     return f"'{value}'"
 
 
+def _where(level: str | None, modalities: Iterable[str] | None) -> str:
+    """The prefilter of a search (served by the level/modality bitmap indexes)."""
+    conds = [f"level = {_quote(level)}"] if level else []
+    mods = list(modalities or [])
+    if mods:
+        conds.append(f"modality IN ({', '.join(_quote(m) for m in mods)})")
+    return " AND ".join(conds)
+
+
 def _schema(dims: int):
     import pyarrow as pa
 
@@ -328,16 +337,11 @@ class LanceStore(Store):
         level: str | None = None,
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
-        conds = []
-        if level:
-            conds.append(f"level = {_quote(level)}")
-        mods = list(modalities or [])
-        if mods:
-            conds.append(f"modality IN ({', '.join(_quote(m) for m in mods)})")
         q = (self.table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
              .nprobes(NPROBES).refine_factor(REFINE_FACTOR).limit(int(k)).select(_HIT_COLUMNS + ["_distance"]))  # fmt: skip
-        if conds:
-            q = q.where(" AND ".join(conds), prefilter=True)
+        where = _where(level, modalities)
+        if where:
+            q = q.where(where, prefilter=True)
         hits = []
         for row in q.to_arrow().to_pylist():
             dist = float(row.pop("_distance"))
@@ -352,24 +356,17 @@ class LanceStore(Store):
         level: str | None = None,
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
-        """The ``k`` records whose text best matches ``query`` (BM25 over the full-text index), best first.
-
-        Scores are BM25, not cosines: comparable within one result list only."""
+        """BM25 over LanceDB's full-text index (built here once for a store indexed before it existed)."""
         from lancedb.query import MatchQuery
 
         if not query.strip() or self._read_binding() is None or self.table.count_rows() == 0:
             return []
         if "text" not in self._indexed_columns():
             self.ensure_indexes(ann=False)
-        conds = []
-        if level:
-            conds.append(f"level = {_quote(level)}")
-        mods = list(modalities or [])
-        if mods:
-            conds.append(f"modality IN ({', '.join(_quote(m) for m in mods)})")
         q = self.table.search(MatchQuery(query, "text"), query_type="fts").limit(int(k)).select(_HIT_COLUMNS + ["_score"])
-        if conds:
-            q = q.where(" AND ".join(conds), prefilter=True)
+        where = _where(level, modalities)
+        if where:
+            q = q.where(where, prefilter=True)
         return [StoreHit(Record.from_payload(row), float(row.pop("_score"))) for row in q.to_arrow().to_pylist()]
 
     def records(self, level: str = "file", with_vectors: bool = True) -> list[Record]:
