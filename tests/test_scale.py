@@ -127,20 +127,34 @@ NOTES = {
 }
 
 
-@pytest.fixture(scope="module")
-def notes_store(tmp_path_factory, embedder):
+def _index_notes(tmp_path_factory, embedder, backend: str):
     d = tmp_path_factory.mktemp("notes")
     for name, text in NOTES.items():
         (d / name).write_text(text, encoding="utf-8")
     store_dir = tmp_path_factory.mktemp("st") / "store"
-    store = open_store(store_dir)
+    store = open_store(store_dir, backend=backend)
     Indexer(store, embedder).run(d, progress=False)
+    return store, store_dir
+
+
+@pytest.fixture(scope="module")
+def notes_store(tmp_path_factory, embedder):
+    store, store_dir = _index_notes(tmp_path_factory, embedder, "lancedb")
     yield store, store_dir
     store.close()
 
 
-def test_hybrid_finds_exact_identifiers_and_keeps_meaning(notes_store, embedder):
-    store, _ = notes_store
+@pytest.fixture(scope="module")
+def qdrant_notes_store(tmp_path_factory, embedder):
+    store, store_dir = _index_notes(tmp_path_factory, embedder, "qdrant")
+    yield store, store_dir
+    store.close()
+
+
+@pytest.mark.parametrize("backend", ["lancedb", "qdrant"])
+def test_hybrid_finds_exact_identifiers_and_keeps_meaning(request, embedder, backend):
+    store, _ = request.getfixturevalue("notes_store" if backend == "lancedb" else "qdrant_notes_store")
+    assert store.keyword_search  # LanceDB: native full-text index; Qdrant: sparse BM25 vectors with IDF
     s = Searcher(store, embedder=embedder)
     for mode in ("keyword", "hybrid"):
         top = s.search("BK-7731", k=3, mode=mode)[0]

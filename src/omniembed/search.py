@@ -204,22 +204,14 @@ class Searcher:
             one = d_files if mode == "dense" else k_files
             ranked = [(best_score, fid) for fid, (best_score, _, _) in one.items()]
         ranked.sort(key=lambda t: (-t[0], t[1]))
-        best_rec: dict[str, StoreHit] = {}
-        if mode == "hybrid":
-            # the hit's locator and snippet: the file's chunk that ranks best in both lists fused (the
-            # passage that has the words and the meaning), the file record only when no chunk came up
-            by_id = {h.record.id: h for h in keyword + dense}
-            for _, rid in rrf([[h.record.id for h in dense], [h.record.id for h in keyword]], weights):
-                h = by_id[rid]
-                cur = best_rec.get(h.record.file_id)
-                if cur is None or (cur.record.level == "file" and h.record.level == "chunk"):
-                    best_rec[h.record.file_id] = h
+        d_rank = {fid: r for r, fid in enumerate(d_files)}
+        k_rank = {fid: r for r, fid in enumerate(k_files)}
         out = []
         for score, fid in ranked[:k]:
-            dn, kw = d_files.get(fid), k_files.get(fid)
-            _, chunk, file = dn if dn is not None else kw  # type: ignore[misc]
-            if fid in best_rec:
-                chunk = best_rec[fid] if best_rec[fid].record.level == "chunk" else chunk
+            # the locator and snippet come from the list that ranks the file higher, the keyword list on
+            # a tie (its best chunk has the query's exact words)
+            use_kw = fid in k_rank and k_rank[fid] <= d_rank.get(fid, len(d_rank))
+            _, chunk, file = k_files[fid] if use_kw else d_files[fid]
             rec = (chunk or file).record  # type: ignore[union-attr]
             out.append(self._hit(rec, chunk, file, text, score))
         return out
