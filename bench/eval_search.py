@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=Path, help="queries.jsonl (default: the task's)")
     ap.add_argument("--keyword", action="store_true",
                     help="the keyword-heavy set: d2-pdf files, bench/data/keyword-queries.jsonl")
-    ap.add_argument("--modes", default="dense,keyword,hybrid", help="search modes to compare")
+    ap.add_argument("--modes", default="dense,keyword,hybrid",
+                    help="search modes to compare; hybrid@W weighs the keyword list W (the dense list 1)")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--chunks-only", action="store_true", help="rank by chunk vectors only (ablation)")
     ap.add_argument("--files-only", action="store_true", help="rank by file vectors only (ablation)")
@@ -72,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                         seen.append(h.record.path)
                 ranked = seen[: args.k]
             else:
-                ranked = [h.rel_path for h in searcher.search(q["text"], k=args.k, mode=mode)]
+                name, _, w = mode.partition("@")
+                ranked = [h.rel_path for h in searcher.search(q["text"], k=args.k, mode=name,
+                                                              weights=(1.0, float(w or 1.0)))]
             ok = int(any(Path(r).name in q["relevant"] for r in ranked))
             kind = q["meta"]["kind"]
             per_kind[kind].append(ok)
