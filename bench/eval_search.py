@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the keyword-heavy set: d2-pdf files, bench/data/keyword-queries.jsonl")
     ap.add_argument("--modes", default="dense,keyword,hybrid",
                     help="search modes to compare; hybrid@W weighs the keyword list W (the dense list 1)")
+    ap.add_argument("--first", type=int, default=0,
+                    help="only the first N files (sorted) and their queries: a quicker run on a busy machine")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--chunks-only", action="store_true", help="rank by chunk vectors only (ablation)")
     ap.add_argument("--files-only", action="store_true", help="rank by file vectors only (ablation)")
@@ -52,12 +54,24 @@ def main(argv: list[str] | None = None) -> int:
     from omniembed.store import open_store
 
     console = Console(stderr=True)
+    files = args.task / "files"
+    if args.first:
+        import shutil
+
+        files = Path(args.store).with_name(Path(args.store).name + f"-first{args.first}") / "files"
+        files.mkdir(parents=True, exist_ok=True)
+        for f in sorted((args.task / "files").iterdir())[: args.first]:
+            if not (files / f.name).exists():
+                shutil.copy2(f, files / f.name)
     store = open_store(args.store)
-    report = Indexer(store).run(args.task / "files", console=console)
+    report = Indexer(store).run(files, console=console)
     console.print(f"index: {report.indexed} embedded, {report.unchanged} unchanged, {len(report.failed)} failed "
                   f"in {report.seconds:.1f}s")
     searcher = Searcher(store)
     queries = [json.loads(line) for line in args.queries.read_text("utf-8").splitlines() if line.strip()]
+    if args.first:
+        names = {f.name for f in files.iterdir()}
+        queries = [q for q in queries if any(Path(r).name in names for r in q["relevant"])]
     modes = ["files-only" if args.files_only else "chunks-only"] if (args.files_only or args.chunks_only) \
         else args.modes.split(",")
     rows = []
