@@ -160,6 +160,8 @@ def test_hybrid_finds_exact_identifiers_and_keeps_meaning(request, embedder, bac
         top = s.search("BK-7731", k=3, mode=mode)[0]
         assert top.rel_path == "parts.md" and "BK-7731" in top.snippet
         assert s.search("ENOSPC", k=3, mode=mode)[0].rel_path == "incident-disk.md"
+    several = s.search("incident", k=5, mode="keyword")  # every file with the word, each once
+    assert sorted(h.rel_path for h in several) == ["incident-db.md", "incident-disk.md", "incident-net.md"]
     # a question in other words: dense and hybrid both find it; keyword alone has no shared word to go on
     q = "when did we run out of space for the backups?"
     assert s.search(q, k=1, mode="dense")[0].rel_path == "incident-disk.md"

@@ -210,7 +210,7 @@ class Searcher:
         for score, fid in ranked[:k]:
             # the locator and snippet come from the list that ranks the file higher, the keyword list on
             # a tie (its best chunk has the query's exact words)
-            use_kw = fid in k_rank and k_rank[fid] <= d_rank.get(fid, len(d_rank))
+            use_kw = fid in k_rank and (fid not in d_rank or k_rank[fid] <= d_rank[fid])
             _, chunk, file = k_files[fid] if use_kw else d_files[fid]
             rec = (chunk or file).record  # type: ignore[union-attr]
             out.append(self._hit(rec, chunk, file, text, score))
