@@ -2,10 +2,12 @@
 
     .venv/bin/python -m bench.eval_search                       # index ../shared/eval-dev D4, then query
     .venv/bin/python -m bench.eval_search --store .omniembed/d4-store --k 3 --json out.json
+    .venv/bin/python -m bench.eval_search --keyword       # the keyword-heavy set (bench/keyword_queries.py)
 
 Indexes ``tasks/d4-folder/files`` into a store (incremental: a second run re-uses it), runs every query
 of ``queries.jsonl`` through :class:`omniembed.search.Searcher` — the code behind ``omniembed search`` —
-and prints the top-k hit rate overall and per query kind.
+and prints the top-k hit rate overall and per query kind, for each search mode (dense, keyword,
+hybrid) in the same run: the measurement behind the default mode (docs/search.md).
 """
 
 from __future__ import annotations
@@ -18,17 +20,31 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = ROOT.parent / "shared" / "eval-dev" / "tasks" / "d4-folder"
+KEYWORD_TASK = ROOT.parent / "shared" / "eval-dev" / "tasks" / "d2-pdf"
+KEYWORD_QUERIES = ROOT / "bench" / "data" / "keyword-queries.jsonl"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", type=Path, default=TASK)
-    ap.add_argument("--store", default=str(ROOT / ".omniembed" / "d4-store"))
+    ap.add_argument("--store", default=None, help="default .omniembed/d4-store (or kw-store with --keyword)")
+    ap.add_argument("--queries", type=Path, help="queries.jsonl (default: the task's)")
+    ap.add_argument("--keyword", action="store_true",
+                    help="the keyword-heavy set: d2-pdf files, bench/data/keyword-queries.jsonl")
+    ap.add_argument("--modes", default="dense,keyword,hybrid",
+                    help="search modes to compare; hybrid@W weighs the keyword list W (the dense list 1)")
+    ap.add_argument("--first", type=int, default=0,
+                    help="only the first N files (sorted) and their queries: a quicker run on a busy machine")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--chunks-only", action="store_true", help="rank by chunk vectors only (ablation)")
     ap.add_argument("--files-only", action="store_true", help="rank by file vectors only (ablation)")
     ap.add_argument("--json", type=Path, help="write per-query results here")
     args = ap.parse_args(argv)
+    if args.keyword:
+        args.task = KEYWORD_TASK if args.task == TASK else args.task
+        args.queries = args.queries or KEYWORD_QUERIES
+    args.store = args.store or str(ROOT / ".omniembed" / ("kw-store" if args.keyword else "d4-store"))
+    args.queries = args.queries or args.task / "queries.jsonl"
 
     from rich.console import Console
     from rich.table import Table
@@ -38,42 +54,66 @@ def main(argv: list[str] | None = None) -> int:
     from omniembed.store import open_store
 
     console = Console(stderr=True)
+    files = args.task / "files"
+    if args.first:
+        import shutil
+
+        files = Path(args.store).with_name(Path(args.store).name + f"-first{args.first}") / "files"
+        files.mkdir(parents=True, exist_ok=True)
+        for f in sorted((args.task / "files").iterdir())[: args.first]:
+            if not (files / f.name).exists():
+                shutil.copy2(f, files / f.name)
     store = open_store(args.store)
-    report = Indexer(store).run(args.task / "files", console=console)
+    report = Indexer(store).run(files, console=console)
     console.print(f"index: {report.indexed} embedded, {report.unchanged} unchanged, {len(report.failed)} failed "
                   f"in {report.seconds:.1f}s")
     searcher = Searcher(store)
-    per_kind: dict[str, list[int]] = defaultdict(list)
+    queries = [json.loads(line) for line in args.queries.read_text("utf-8").splitlines() if line.strip()]
+    if args.first:
+        names = {f.name for f in files.iterdir()}
+        queries = [q for q in queries if any(Path(r).name in names for r in q["relevant"])]
+    modes = ["files-only" if args.files_only else "chunks-only"] if (args.files_only or args.chunks_only) \
+        else args.modes.split(",")
     rows = []
-    for line in (args.task / "queries.jsonl").read_text("utf-8").splitlines():
-        q = json.loads(line)
-        if args.files_only or args.chunks_only:
-            qv = searcher.embed_query(q["text"])
-            level = "file" if args.files_only else "chunk"
-            seen: list[str] = []
-            for h in store.search(qv, 200, level=level):
-                if h.record.path not in seen:
-                    seen.append(h.record.path)
-            ranked = seen[: args.k]
-        else:
-            ranked = [h.rel_path for h in searcher.search(q["text"], k=args.k)]
-        ok = int(any(Path(r).name in q["relevant"] for r in ranked))
-        kind = q["meta"]["kind"]
-        per_kind[kind].append(ok)
-        rows.append({"id": q["id"], "kind": kind, "hit": ok, "relevant": q["relevant"], "top": ranked})
-    table = Table(title=f"top-{args.k} hit rate, {args.task.name} ({len(rows)} queries)")
+    summary = {}
+    for mode in modes:
+        per_kind: dict[str, list[int]] = defaultdict(list)
+        for q in queries:
+            if mode in ("files-only", "chunks-only"):
+                qv = searcher.embed_query(q["text"])
+                seen: list[str] = []
+                for h in store.search(qv, 200, level="file" if mode == "files-only" else "chunk"):
+                    if h.record.path not in seen:
+                        seen.append(h.record.path)
+                ranked = seen[: args.k]
+            else:
+                name, _, w = mode.partition("@")
+                ranked = [h.rel_path for h in searcher.search(q["text"], k=args.k, mode=name,
+                                                              weights=(1.0, float(w or 1.0)))]
+            ok = int(any(Path(r).name in q["relevant"] for r in ranked))
+            kind = q["meta"]["kind"]
+            per_kind[kind].append(ok)
+            rows.append({"mode": mode, "id": q["id"], "kind": kind, "hit": ok, "relevant": q["relevant"], "top": ranked})
+        summary[mode] = per_kind
+    table = Table(title=f"top-{args.k} hit rate, {args.task.name} / {args.queries.name} ({len(queries)} queries)")
     table.add_column("kind")
     table.add_column("queries", justify="right")
-    table.add_column(f"hit@{args.k}", justify="right")
-    for kind in sorted(per_kind):
-        v = per_kind[kind]
-        table.add_row(kind, str(len(v)), f"{sum(v) / len(v):.0%} ({sum(v)}/{len(v)})")
-    total = [r["hit"] for r in rows]
-    table.add_row("[bold]all", str(len(total)), f"[bold]{sum(total) / len(total):.1%} ({sum(total)}/{len(total)})")
+    for mode in modes:
+        table.add_column(f"{mode} hit@{args.k}", justify="right")
+    kinds = sorted(summary[modes[0]])
+    for kind in kinds:
+        cells = [f"{sum(v) / len(v):.0%} ({sum(v)}/{len(v)})" for v in (summary[m][kind] for m in modes)]
+        table.add_row(kind, str(len(summary[modes[0]][kind])), *cells)
+    tot = []
+    for mode in modes:
+        hits = [r["hit"] for r in rows if r["mode"] == mode]
+        tot.append(f"[bold]{sum(hits) / len(hits):.1%} ({sum(hits)}/{len(hits)})")
+    table.add_row("[bold]all", str(len(queries)), *tot)
     Console().print(table)
     for r in rows:
         if not r["hit"]:
-            console.print(f"miss {r['id']} ({r['kind']}): want {r['relevant'][0]}, got {r['top']}")
+            console.print(f"miss [{r['mode']}] {r['id']} ({r['kind']}): want {r['relevant'][0]}, got {r['top']}",
+                          highlight=False)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1), "utf-8")
     return 0

@@ -417,6 +417,8 @@ def index(
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON on stdout."),
+    reindex_ann: bool = typer.Option(False, "--reindex-ann", help="Rebuild the vector (ANN) index from scratch "
+                                     "after the run (after the archive grew several-fold); see `omniembed status`."),
 ) -> None:
     """Index a folder: new and changed files are embedded, unchanged skipped, deleted removed.
 
@@ -431,6 +433,9 @@ def index(
         emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages))
         st = open_store(store, backend=backend)
         report = Indexer(st, emb, dims=dims).run(folder, console=err_console, progress=progress)
+        if reindex_ann:
+            with err_console.status("rebuilding the vector index"):
+                st.optimize(reindex_ann=True)
     except OmniEmbedError as exc:
         _fail(exc)
     if as_json:
@@ -467,6 +472,10 @@ def search(
     file: Optional[Path] = typer.Option(None, "--file", help="Query by any file (PDF, video, text...)."),
     chunks: bool = typer.Option(False, "--chunks", help="List matching passages (several per file) instead of files."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON hits."),
+    mode: Optional[str] = typer.Option(None, "--mode", "-m", help="dense (vectors), keyword (BM25 on the text: "
+                                       "exact names, codes, numbers) or hybrid (both, fused). Default: hybrid."),
+    keyword_weight: float = typer.Option(1.0, "--keyword-weight", help="Weight of the keyword list in hybrid "
+                                         "fusion (the dense list weighs 1)."),
 ) -> None:
     """Search an indexed folder; hits point into the media (PDF page, start-end seconds)."""
     from .search import Searcher
@@ -477,7 +486,7 @@ def search(
     q = given[0] if isinstance(given[0], str) else Path(given[0])
     try:
         searcher = Searcher(store)
-        hits = searcher.search(q, k=k, modalities=type_, chunks=chunks)
+        hits = searcher.search(q, k=k, modalities=type_, chunks=chunks, mode=mode, weights=(1.0, keyword_weight))
     except OmniEmbedError as exc:
         _fail(exc)
         return
@@ -486,6 +495,40 @@ def search(
         sys.stdout.write("\n")
         return
     _print_hits(hits, f"{q if isinstance(q, str) else q.name}")
+
+
+@app.command()
+def status(
+    store: Optional[str] = typer.Option(None, "--store", "-s", help=_STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a store's profile, record counts and indexes (vector, full-text, scalar) and their coverage."""
+    from .store import open_store
+
+    try:
+        st = open_store(store)
+        info = st.require_info()
+        state = {"location": info.location, "backend": info.backend, "profile": info.profile, "dims": info.dims,
+                 **st.index_status()}
+        st.close()
+    except OmniEmbedError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        json.dump(state, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+        return
+    console.print(f"{state['location']} ({state['backend']}, {state['profile']} at {state['dims']} dims): "
+                  f"{state['files']} files, {state['chunks']} chunks", highlight=False)
+    table = Table(title="indexes", title_justify="left")
+    for col in ("index", "column", "type", "indexed rows", "not yet indexed"):
+        table.add_column(col)
+    for ix in state["indexes"]:
+        table.add_row(ix["name"], ix["column"], ix["type"], str(ix.get("indexed_rows", "")),
+                      str(ix.get("unindexed_rows", "")))
+    if not any(ix["column"] == "vector" for ix in state["indexes"]):
+        table.add_row("(vector)", "vector", "none: exact scan", "", f"built at {state.get('ann_min_rows', '-')} records")
+    console.print(table)
 
 
 @app.command()

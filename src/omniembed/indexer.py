@@ -408,9 +408,10 @@ class Indexer:
             todo, same, removed, report.ignored = self.plan(root_p, existing, skipped)
             for o in skipped:
                 self._emit(report, o)
-            for p in same:
-                self._emit(report, FileOutcome(p.relative_to(root_p).as_posix(), "unchanged",
-                                               INDEXED_SUFFIXES.get(p.suffix.lower(), ""), p.stat().st_size))
+            for p in same:  # size and mtime equal the manifest's (that is what made them "same")
+                rel = p.relative_to(root_p).as_posix()
+                self._emit(report, FileOutcome(rel, "unchanged", INDEXED_SUFFIXES.get(p.suffix.lower(), ""),
+                                               existing[file_id_for(str(root_p), rel)].size))
             for fid in removed:
                 self.store.delete_file(fid)
                 self._emit(report, FileOutcome(existing[fid].path, "removed", existing[fid].modality))

@@ -6,6 +6,16 @@ chunks). A file's score is the better of its file score and its best chunk score
 matches one page of a long PDF is not drowned by the other pages — and the best chunk gives the hit its
 page, start/end seconds and snippet.
 
+Three modes (``mode=``, ``omniembed search --mode``):
+
+* ``dense`` — the vectors only: one nearest-neighbour query over file and chunk records together (one
+  scan, or one ANN probe once the store has a vector index);
+* ``keyword`` — BM25 over the chunk and file texts (the store's full-text index): exact identifiers,
+  error codes, part numbers, rare names;
+* ``hybrid`` — both lists fused by reciprocal rank fusion (RRF, ``k=60``) per file, each list weighted
+  (``weights=(dense, keyword)``, default equal). The default mode is chosen by measurement: see
+  docs/search.md (D4 and the keyword query set, ``bench/eval_search.py``).
+
 >>> from omniembed.search import Searcher
 >>> s = Searcher(".omniembed/store")
 >>> for hit in s.search("where did we discuss the compressor noise?", k=5):
@@ -26,9 +36,14 @@ from .errors import InvalidInput
 from .store.base import Record, Store, StoreHit
 from .types import Part, Piece
 
-__all__ = ["Searcher", "SearchHit", "MODALITIES", "make_snippet"]
+__all__ = ["Searcher", "SearchHit", "MODALITIES", "MODES", "DEFAULT_MODE", "RRF_K", "make_snippet", "rrf"]
 
 MODALITIES = ("text", "pdf", "image", "audio", "video")
+MODES = ("dense", "keyword", "hybrid")
+#: See docs/search.md "Hybrid search" for the measurement behind this choice.
+DEFAULT_MODE = "hybrid"
+#: The RRF constant of Cormack et al. (2009): ranks past ~60 contribute little, ties near the top matter.
+RRF_K = 60
 
 
 @dataclass
@@ -138,39 +153,67 @@ class Searcher:
         modalities: Iterable[str] | None = None,
         chunks: bool = False,
         vector: np.ndarray | None = None,
+        mode: str | None = None,
+        weights: tuple[float, float] = (1.0, 1.0),
     ) -> list[SearchHit]:
         """The ``k`` best files for ``query`` (text, a ``Path``, bytes or a ``Part``).
 
         ``modalities`` keeps only files of those types (``pdf``, ``image``, ``audio``, ``video``,
-        ``text``); ``chunks=True`` returns the best chunks instead (several per file possible)."""
+        ``text``); ``chunks=True`` returns the best chunks instead (several per file possible).
+        ``mode`` is ``dense``, ``keyword`` or ``hybrid`` (default :data:`DEFAULT_MODE`); ``weights`` are
+        the (dense, keyword) weights of the hybrid fusion. A query by media has no words to match, so
+        ``hybrid`` falls back to ``dense`` for it and ``keyword`` refuses it."""
         if k < 1:
             raise InvalidInput("k must be at least 1")
+        mode = mode or DEFAULT_MODE
+        if mode not in MODES:
+            raise InvalidInput(f"unknown search mode {mode!r}; choose from {', '.join(MODES)}")
+        if len(weights) != 2 or min(weights) < 0 or max(weights) <= 0:
+            raise InvalidInput("weights are two non-negative numbers (dense, keyword), not both zero")
         mods = list(modalities or [])
         bad = [m for m in mods if m not in MODALITIES]
         if bad:
             raise InvalidInput(f"unknown type {bad[0]!r}; choose from {', '.join(MODALITIES)}")
-        qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
         text = query if isinstance(query, str) else None
-        chunk_hits = self.store.search(qv, max(k * 10, 50), level="chunk", modalities=mods)
+        if text is None and isinstance(query, Part) and query.text is not None:
+            text = query.text
+        if mode == "keyword" and not text:
+            raise InvalidInput("keyword search needs a text query; search by media with --mode dense")
+        if mode == "hybrid" and not (text and self.store.keyword_search):
+            mode = "dense"  # a media query, or a store without a full-text index (Qdrant)
+        n = max(k * 10, 50) + max(k * 3, 30)  # as many records as the two former scans (chunks + files)
+        level = "chunk" if chunks else None
+        dense: list[StoreHit] = []
+        keyword: list[StoreHit] = []
+        if mode != "keyword":
+            qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
+            dense = self.store.search(qv, n, level=level, modalities=mods)
+        if mode != "dense":
+            keyword = self.store.search_text(text or "", n, level=level, modalities=mods)
         if chunks:
-            return [self._hit(h.record, h, None, text) for h in chunk_hits[:k]]
-        file_hits = self.store.search(qv, max(k * 3, 30), level="file", modalities=mods)
-        best_chunk: dict[str, StoreHit] = {}
-        for h in chunk_hits:
-            if h.record.file_id not in best_chunk:
-                best_chunk[h.record.file_id] = h
-        files: dict[str, StoreHit] = {h.record.file_id: h for h in file_hits}
-        ranked = []
-        for fid in set(files) | set(best_chunk):
-            f, c = files.get(fid), best_chunk.get(fid)
-            score = max(f.score if f else -1.0, c.score if c else -1.0)
-            ranked.append((score, fid))
+            if mode == "hybrid":
+                ranked = rrf([[h.record.id for h in dense], [h.record.id for h in keyword]], weights)
+                by_id = {h.record.id: h for h in keyword + dense}
+                return [self._hit(by_id[rid].record, by_id[rid], None, text, score) for score, rid in ranked[:k]]
+            return [self._hit(h.record, h, None, text) for h in (dense or keyword)[:k]]
+        d_files = _per_file(dense)
+        k_files = _per_file(keyword)
+        if mode == "hybrid":
+            ranked = rrf([list(d_files), list(k_files)], weights)
+        else:
+            one = d_files if mode == "dense" else k_files
+            ranked = [(best_score, fid) for fid, (best_score, _, _) in one.items()]
         ranked.sort(key=lambda t: (-t[0], t[1]))
+        d_rank = {fid: r for r, fid in enumerate(d_files)}
+        k_rank = {fid: r for r, fid in enumerate(k_files)}
         out = []
         for score, fid in ranked[:k]:
-            f, c = files.get(fid), best_chunk.get(fid)
-            rec = (c or f).record  # type: ignore[union-attr]
-            out.append(self._hit(rec, c, f, text, score))
+            # the locator and snippet come from the list that ranks the file higher, the keyword list on
+            # a tie (its best chunk has the query's exact words)
+            use_kw = fid in k_rank and (fid not in d_rank or k_rank[fid] <= d_rank[fid])
+            _, chunk, file = k_files[fid] if use_kw else d_files[fid]
+            rec = (chunk or file).record  # type: ignore[union-attr]
+            out.append(self._hit(rec, chunk, file, text, score))
         return out
 
     def _hit(self, rec: Record, chunk: StoreHit | None, file: StoreHit | None, query: str | None,
@@ -195,6 +238,29 @@ class Searcher:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _per_file(hits: Sequence[StoreHit]) -> dict[str, tuple[float, StoreHit | None, StoreHit | None]]:
+    """file id → (best score over its records, best chunk hit, file hit), in the list's order of first
+    appearance, which is the files' rank: a file scores as well as its best-matching record."""
+    out: dict[str, list] = {}
+    for h in hits:
+        e = out.setdefault(h.record.file_id, [h.score, None, None])
+        e[0] = max(e[0], h.score)
+        if h.record.level == "file":
+            e[2] = e[2] or h
+        else:
+            e[1] = e[1] or h
+    return {fid: (e[0], e[1], e[2]) for fid, e in sorted(out.items(), key=lambda kv: -kv[1][0])}
+
+
+def rrf(lists: Sequence[Sequence[str]], weights: Sequence[float] = (1.0, 1.0), k: int = RRF_K) -> list[tuple[float, str]]:
+    """Reciprocal rank fusion: ``score(d) = Σ_i w_i / (k + rank_i(d))`` (rank from 1), best first."""
+    scores: dict[str, float] = {}
+    for ids, w in zip(lists, weights):
+        for r, key in enumerate(ids, 1):
+            scores[key] = scores.get(key, 0.0) + float(w) / (k + r)
+    return sorted(((v, key) for key, v in scores.items()), key=lambda t: (-t[0], t[1]))
 
 
 def hits_to_json(hits: Sequence[SearchHit]) -> list[dict]:

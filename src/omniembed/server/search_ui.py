@@ -192,13 +192,13 @@ def create_router(store: Store | str | os.PathLike[str], services=None, *, prefi
         res = await services.embed(EmbedRequest([Content(parts=[part])], task_type=task, output_dimensionality=dims))
         return res[0].vector
 
-    async def run(part, text: Optional[str], k: int, types: list[str], chunks: bool) -> dict:
+    async def run(part, text: Optional[str], k: int, types: list[str], chunks: bool, mode: Optional[str] = None) -> dict:
         t0 = time.perf_counter()
         try:
-            vec = await query_vector(part)
+            vec = None if mode == "keyword" else await query_vector(part)
             hits = await run_in_threadpool(
                 lambda: searcher().search(text if text is not None else part, k=k, modalities=types,
-                                          chunks=chunks, vector=vec)
+                                          chunks=chunks, vector=vec, mode=mode)
             )
         except OmniEmbedError as exc:
             raise HTTPException(getattr(exc, "http_status", 400), str(exc)) from None
@@ -225,12 +225,13 @@ def create_router(store: Store | str | os.PathLike[str], services=None, *, prefi
 
     @router.get(prefix + "/api/query")
     async def query_get(q: str = Query(..., min_length=1, max_length=4000), k: int = Query(10, ge=1, le=100),
-                        type: list[str] = Query([]), chunks: bool = False) -> dict:  # noqa: A002
+                        type: list[str] = Query([]), chunks: bool = False,  # noqa: A002
+                        mode: Optional[str] = Query(None, pattern="^(dense|keyword|hybrid)$")) -> dict:
         from ..types import Part
 
         if not q.strip():
             raise HTTPException(400, "empty query")
-        return await run(Part(text=q), q, k, [t for t in type if t], chunks)
+        return await run(Part(text=q), q, k, [t for t in type if t], chunks, mode)
 
     @router.post(prefix + "/api/query")
     async def query_post(request: Request, file: UploadFile = File(...), k: int = Query(10, ge=1, le=100),

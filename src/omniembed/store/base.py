@@ -112,6 +112,8 @@ class Store(ABC):
     """A vector store for indexed media. Backends: LanceDB (default) and Qdrant."""
 
     backend: str = ""
+    #: Whether :meth:`search_text` works (a full-text index); hybrid search falls back to dense without it.
+    keyword_search: bool = False
 
     # --- binding --------------------------------------------------------------------------------
     @abstractmethod
@@ -180,8 +182,13 @@ class Store(ABC):
             self.delete_file(fid)
         return len(orphans)
 
-    def optimize(self) -> None:
-        """Compact storage after many small writes (a no-op where the backend does not need it)."""
+    def optimize(self, *, reindex_ann: bool = False) -> None:
+        """Compact storage after many small writes and keep the indexes current (a no-op where the
+        backend does that itself). ``reindex_ann`` rebuilds the vector index from scratch."""
+
+    def index_status(self) -> dict:
+        """Record counts and, per index, its type and coverage (``omniembed status``)."""
+        return {"records": self.count(), "files": self.count("file"), "chunks": self.count("chunk"), "indexes": []}
 
     # --- reads ----------------------------------------------------------------------------------
     @abstractmethod
@@ -198,6 +205,21 @@ class Store(ABC):
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
         """The ``k`` records nearest to ``vector`` (cosine), best first."""
+
+    def search_text(
+        self,
+        query: str,
+        k: int,
+        *,
+        level: str | None = None,
+        modalities: Iterable[str] | None = None,
+    ) -> list[StoreHit]:
+        """The ``k`` records whose text best matches ``query`` (keyword / BM25 ranking), best first.
+
+        Scores are comparable within one result list only."""
+        from ..errors import InvalidInput
+
+        raise InvalidInput(f"the {self.backend} store has no keyword index; search with --mode dense")
 
     @abstractmethod
     def records(self, level: str = "file", with_vectors: bool = True) -> list[Record]:

@@ -7,6 +7,21 @@ Layout of a store directory::
 
 Each write is one Lance commit, and Lance commits are atomic: a killed process leaves at most
 unreferenced data files behind, never a half-visible write.
+
+Indexes (LanceDB's own, kept current by :meth:`LanceStore.optimize` at the end of every index run, which
+folds new rows into them without retraining; rows not yet folded in are still searched, exhaustively):
+
+* scalar: BTREE on ``file_id`` (every replace/delete filters by it: 399 → 76 ms per file at 1 M records),
+  BITMAP on ``level`` and ``modality`` (the search and manifest filters);
+* full-text (Lance's native inverted index, BM25) on ``text``: the keyword half of hybrid search;
+* vector: IVF-SQ on ``vector`` (cosine; ~√n k-means partitions, 8-bit scalar-quantized vectors), built
+  once the table holds :data:`ANN_MIN_ROWS` records — below that an exhaustive scan is fast enough and
+  exact. Queries probe :data:`NPROBES` partitions and re-rank ``REFINE_FACTOR × k`` candidates with the
+  full vectors, so the ranking stays close to exact. Measured at 100 k records of real e5 vectors (2
+  busy cores, load 15): IVF-SQ builds in 8 s and reaches recall@10 0.998 at 11.6 ms; IVF-PQ (96×8-bit
+  sub-vectors) took 435 s to build and reached 0.94 at best (e5 vectors share a strong common
+  direction, which PQ codes waste their bits on); IVF-HNSW-SQ took 68 s and reached 0.97 at 11.9 ms.
+  Numbers at 10 k / 100 k / 1 M: ``bench/bench_scale.py`` and docs/search.md.
 """
 
 from __future__ import annotations
@@ -26,14 +41,38 @@ from .base import FileEntry, Record, Store, StoreHit, entry_from_record
 __all__ = ["LanceStore"]
 
 _TABLE = "records"
+#: Build the vector index once the table holds this many records (see docs/search.md: below it an exact
+#: scan answers in a few ms, and IVF training on few rows gives poor partitions).
+ANN_MIN_ROWS = 50_000
+#: IVF partitions probed per query and the re-rank factor (candidates re-scored with full vectors).
+NPROBES = 64
+REFINE_FACTOR = 4
+#: The vector index type (see docs/search.md for the IVF-PQ / IVF-HNSW-SQ measurement).
+ANN_INDEX = "IVF_SQ"
+_ANN_FLOOR = 256  # fewer rows cannot train the quantizer; an exact scan is instant there anyway
+_SCALAR = {"file_id": "BTREE", "level": "BITMAP", "modality": "BITMAP"}
 _META = "store.json"
 _SAFE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def _sql_str(value: str) -> str:
+    """A string literal's body for a Lance filter (any text: quotes doubled)."""
+    return value.replace("'", "''")
 
 
 def _quote(value: str) -> str:
     if not _SAFE.match(value):  # ids and modality names only; never user text
         raise InvalidInput(f"invalid identifier in a store filter: {value!r}")
     return f"'{value}'"
+
+
+def _where(level: str | None, modalities: Iterable[str] | None) -> str:
+    """The prefilter of a search (served by the level/modality bitmap indexes)."""
+    conds = [f"level = {_quote(level)}"] if level else []
+    mods = list(modalities or [])
+    if mods:
+        conds.append(f"modality IN ({', '.join(_quote(m) for m in mods)})")
+    return " AND ".join(conds)
 
 
 def _schema(dims: int):
@@ -64,10 +103,16 @@ def _schema(dims: int):
     )
 
 
+#: Every column a search hit needs; not the vector (re-reading it for each hit cost more than the search).
+_HIT_COLUMNS = ["id", "file_id", "root", "path", "level", "modality", "chunk", "mime", "page", "start_s", "end_s",
+                "source", "text", "sha256", "size", "mtime_ns", "n_chunks", "indexed_at"]
+
+
 class LanceStore(Store):
     """Records in a LanceDB table under ``path`` (created on first :meth:`bind`)."""
 
     backend = "lancedb"
+    keyword_search = True
 
     def __init__(self, path: str | os.PathLike[str]):
         try:
@@ -145,6 +190,83 @@ class LanceStore(Store):
                 arrays.append(pa.array(cols[name], type=schema.field(name).type))
         return pa.Table.from_arrays(arrays, schema=schema)
 
+    def _indexes(self) -> dict[str, object]:
+        """Index name → LanceDB's IndexConfig, for the indexes this table has."""
+        return {ix.name: ix for ix in self.table.list_indices()}
+
+    def _indexed_columns(self) -> dict[str, str]:
+        return {ix.columns[0]: str(ix.index_type) for ix in self.table.list_indices() if ix.columns}
+
+    def ensure_indexes(self, *, ann: bool | None = None) -> list[str]:
+        """Create the indexes a table of this size should have and does not; returns what was built.
+
+        Scalar and full-text indexes are built as soon as there are rows (they are cheap and make every
+        delete and filter use an index); the vector index once there are :data:`ANN_MIN_ROWS` records, or
+        at once with ``ann=True`` (``False``: never)."""
+        from lancedb.index import FTS, BTree, Bitmap
+
+        n = self.table.count_rows()
+        if n == 0:
+            return []
+        have = self._indexed_columns()
+        built = []
+        for col, kind in _SCALAR.items():
+            if col not in have:
+                self.table.create_index(col, config=BTree() if kind == "BTREE" else Bitmap(), replace=True)
+                built.append(f"{col}:{kind}")
+        if "text" not in have:
+            # English stemming and stop words help English queries and do no harm to other languages'
+            # tokens (they are matched as they are); ASCII folding makes "Datenträger" match "datentrager".
+            self.table.create_index("text", config=FTS(), replace=True)
+            built.append("text:FTS")
+        if "vector" not in have and ann is not False and (ann or n >= ANN_MIN_ROWS) and n >= _ANN_FLOOR:
+            self.build_ann()
+            built.append(f"vector:{ANN_INDEX}")
+        return built
+
+    def build_ann(self, kind: str | None = None) -> None:
+        """(Re)build the vector index from scratch: ``IVF_SQ`` (the default :data:`ANN_INDEX`: cosine, ~√n
+        partitions, one byte per dimension), ``IVF_PQ`` (8-bit codes of 4-dim sub-vectors) or
+        ``IVF_HNSW_SQ`` (√n/8 partitions, each an HNSW graph). See the module docstring for why IVF-SQ."""
+        from lancedb.index import IvfHnswSq, IvfPq, IvfSq
+
+        n = self.table.count_rows()
+        if n < _ANN_FLOOR:
+            raise InvalidInput(f"a vector index needs at least {_ANN_FLOOR} records; this store has {n}")
+        dims = self.table.schema.field("vector").type.list_size
+        parts = max(1, min(4096, int(round(n ** 0.5))))
+        sub = dims // 4 if dims % 4 == 0 else dims // 2 if dims % 2 == 0 else dims
+        kind = (kind or ANN_INDEX).upper()
+        # k-means on a sample of 64 rows per partition, 20 iterations: the partitions come out as good
+        # for search as with LanceDB's defaults (256, 50) at a fraction of the training time
+        train = dict(distance_type="cosine", max_iterations=20, sample_rate=64)
+        if kind == "IVF_PQ":
+            config = IvfPq(num_partitions=parts, num_sub_vectors=sub, **train)
+        elif kind == "IVF_SQ":
+            config = IvfSq(num_partitions=parts, **train)
+        elif kind == "IVF_HNSW_SQ":  # fewer, bigger partitions: each holds an HNSW graph
+            config = IvfHnswSq(num_partitions=max(1, parts // 8), **train)
+        else:
+            raise InvalidInput(f"unknown vector index type {kind!r}: IVF_PQ, IVF_SQ or IVF_HNSW_SQ")
+        self.table.create_index("vector", config=config, replace=True)
+
+    def index_status(self) -> dict:
+        """Rows per level and, per index, its type and how many rows it covers (``omniembed status``)."""
+        if self._read_binding() is None:
+            return {"records": 0, "files": 0, "chunks": 0, "indexes": []}
+        t = self.table
+        out = {"records": t.count_rows(), "files": self.count("file"), "chunks": self.count("chunk"),
+               "ann_min_rows": ANN_MIN_ROWS, "indexes": []}
+        for ix in t.list_indices():
+            st = t.index_stats(ix.name)
+            out["indexes"].append({
+                "name": ix.name, "column": ix.columns[0] if ix.columns else "", "type": str(ix.index_type),
+                "indexed_rows": int(st.num_indexed_rows) if st else None,
+                "unindexed_rows": int(st.num_unindexed_rows) if st else None,
+                "distance": getattr(st, "distance_type", None),
+            })  # fmt: skip
+        return out
+
     def replace_file(self, file_id: str, records: Sequence[Record]) -> None:
         ordered = sorted(records, key=lambda r: r.level == "file")  # file record last
         data = self._arrow(ordered)
@@ -160,31 +282,47 @@ class LanceStore(Store):
             values={"size": int(size), "mtime_ns": int(mtime_ns)},
         )
 
-    def optimize(self) -> None:
+    def optimize(self, *, reindex_ann: bool = False) -> None:
+        """Compact, fold new rows into the existing indexes, and build indexes the table now needs.
+
+        ``reindex_ann=True`` rebuilds (retrains) the vector index from scratch — worth it after the
+        archive grew several-fold, since the partitions were trained on the old rows."""
         try:
             # keep recent versions: a search page may still be reading one of them
             self.table.optimize(cleanup_older_than=timedelta(minutes=10))
         except Exception:  # compaction is an optimisation; a failure must not fail the index run
             pass
+        built = self.ensure_indexes(ann=True if reindex_ann else None)
+        if reindex_ann and not any(b.startswith("vector:") for b in built) and "vector" in self._indexed_columns():
+            self.build_ann()
 
     # --- reads ----------------------------------------------------------------------------------
     def _rows(self, where: str, columns: list[str] | None = None) -> list[dict]:
         q = self.table.search().where(where).limit(None)
         if columns:
             q = q.select(columns)
-        return q.to_list()
+        return q.to_arrow().to_pylist()
 
     def files(self, root: str | None = None) -> dict[str, FileEntry]:
         if self._read_binding() is None:
             return {}
-        where = "level = 'file'"
-        cols = ["file_id", "root", "path", "level", "modality", "sha256", "size", "mtime_ns", "n_chunks"]
-        out = {}
-        for row in self._rows(where, cols):
-            if root is not None and row["root"] != root:
-                continue
-            out[row["file_id"]] = entry_from_record(Record.from_payload(row))
-        return out
+        where = "level = 'file'" + (f" AND root = '{_sql_str(root)}'" if root is not None else "")
+        cols = ["file_id", "root", "path", "modality", "sha256", "size", "mtime_ns", "n_chunks"]
+        # the manifest columns only (no vectors, no snippets), straight from Arrow columns: 50k files in
+        # ~0.1 s where building a Record per row took 5x longer
+        t = self.table.search().where(where).select(cols).limit(None).to_arrow()
+        data = {c: t.column(c).to_pylist() for c in cols}
+        return {
+            fid: FileEntry(fid, data["root"][i], data["path"][i], data["modality"][i], data["sha256"][i],
+                           int(data["size"][i]), int(data["mtime_ns"][i]), int(data["n_chunks"][i]))
+            for i, fid in enumerate(data["file_id"])
+        }  # fmt: skip
+
+    def prune_orphans(self) -> int:
+        """Nothing to prune in LanceDB: :meth:`replace_file` writes a file's chunks and its file record
+        in one atomic commit and deletes in one, so a crash never leaves chunks without their file
+        record. (Scanning every chunk's ``file_id`` to check took ~3 s per run at 1 M records.)"""
+        return 0
 
     def _chunk_file_ids(self) -> set[str]:
         if self._read_binding() is None:
@@ -199,29 +337,46 @@ class LanceStore(Store):
         level: str | None = None,
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
-        conds = []
-        if level:
-            conds.append(f"level = {_quote(level)}")
-        mods = list(modalities or [])
-        if mods:
-            conds.append(f"modality IN ({', '.join(_quote(m) for m in mods)})")
-        q = self.table.search(np.asarray(vector, dtype=np.float32)).metric("cosine").limit(int(k))
-        if conds:
-            q = q.where(" AND ".join(conds), prefilter=True)
+        q = (self.table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
+             .nprobes(NPROBES).refine_factor(REFINE_FACTOR).limit(int(k)).select(_HIT_COLUMNS + ["_distance"]))  # fmt: skip
+        where = _where(level, modalities)
+        if where:
+            q = q.where(where, prefilter=True)
         hits = []
-        for row in q.to_list():
+        for row in q.to_arrow().to_pylist():
             dist = float(row.pop("_distance"))
-            vec = np.asarray(row.pop("vector"), dtype=np.float32)
-            hits.append(StoreHit(Record.from_payload(row, vec), 1.0 - dist))
+            hits.append(StoreHit(Record.from_payload(row), 1.0 - dist))
         return hits
+
+    def search_text(
+        self,
+        query: str,
+        k: int,
+        *,
+        level: str | None = None,
+        modalities: Iterable[str] | None = None,
+    ) -> list[StoreHit]:
+        """BM25 over LanceDB's full-text index (built here once for a store indexed before it existed)."""
+        from lancedb.query import MatchQuery
+
+        if not query.strip() or self._read_binding() is None or self.table.count_rows() == 0:
+            return []
+        if "text" not in self._indexed_columns():
+            self.ensure_indexes(ann=False)
+        q = self.table.search(MatchQuery(query, "text"), query_type="fts").limit(int(k)).select(_HIT_COLUMNS + ["_score"])
+        where = _where(level, modalities)
+        if where:
+            q = q.where(where, prefilter=True)
+        return [StoreHit(Record.from_payload(row), float(row.pop("_score"))) for row in q.to_arrow().to_pylist()]
 
     def records(self, level: str = "file", with_vectors: bool = True) -> list[Record]:
         if self._read_binding() is None:
             return []
-        rows = self._rows(f"level = {_quote(level)}")
+        rows = self._rows(f"level = {_quote(level)}", None if with_vectors else _HIT_COLUMNS)
         out = []
         for row in rows:
             vec = np.asarray(row.pop("vector"), dtype=np.float32) if with_vectors else None
+            row.pop("vector", None)
             out.append(Record.from_payload(row, vec))
         return out
 

@@ -50,6 +50,8 @@
   function params() {
     const p = new URLSearchParams({ k: "10" });
     if (type.value) p.append("type", type.value);
+    const mode = document.getElementById("mode");
+    if (mode && mode.value) p.set("mode", mode.value);
     return p;
   }
 
