@@ -18,7 +18,7 @@ from omniembed.indexer import Indexer
 from omniembed.search import Searcher, rrf
 from omniembed.store import open_store
 from omniembed.store import lance as lance_mod
-from omniembed.store.base import Record, file_id_for
+from omniembed.store.base import Record
 
 DIMS = 384
 
