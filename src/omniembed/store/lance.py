@@ -36,7 +36,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import InvalidInput, MissingDependency
-from .base import FileEntry, Record, Store, StoreHit, entry_from_record
+from .base import FileEntry, Record, Store, StoreHit
 
 __all__ = ["LanceStore"]
 
