@@ -208,6 +208,7 @@ def transcribe(
     segments: list[AsrSegment] = []
     duration = 0.0
     for start, block in decode_blocks(src, ctx.limits, opts.block_s, container=container):
+        ctx.check()  # a work unit is one block: stop here if the request was cancelled
         duration = start + len(block) / SAMPLE_RATE
         if asr is None:
             asr = get_asr()
