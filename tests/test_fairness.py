@@ -137,7 +137,7 @@ def _inline(data: bytes, mime: str = "text/plain") -> dict:
 def server(tmp_path_factory):
     os.environ[TEST_HOOK_ENV] = "1"  # inherited by the server and its workers
     try:
-        srv = ServerProcess(tmp_path_factory.mktemp("fair"), "--worker-timeout", "4", "--worker-memory-mb", "900",
+        srv = ServerProcess(tmp_path_factory.mktemp("fair"), "--worker-timeout", "20", "--worker-memory-mb", "900",
                             "--max-request-cpu-s", "5", "--timeout", "300", "--workers", "1").start()
     finally:
         del os.environ[TEST_HOOK_ENV]
@@ -215,13 +215,39 @@ def test_client_that_disconnects_cancels_its_work(server):
 
 
 def test_per_key_quota_is_429_with_retry_after(tmp_path):
-    with ServerProcess(tmp_path, "--api-key", "k1", "--key-cpu-per-minute", "3", "--no-isolate") as srv:
+    with ServerProcess(tmp_path, "--api-key", "k1", "--api-key", "k2", "--key-cpu-per-minute", "1", "--no-isolate") as srv:
         h = {"x-goog-api-key": "k1"}
-        text = {"content": {"parts": [{"text": LONG[:2400]}]}}  # ~800 tokens ≈ 2.4 s estimated
+        # ~2,000 tokens ≈ 6 s estimated: served (the bucket is full), leaving the key ~5 s in debt, which a
+        # refill of 1 s a minute takes 5 minutes to repay: every request until then is refused
+        text = {"content": {"parts": [{"text": LONG[:6000]}]}}
         assert httpx.post(srv.url + URL, json=text, headers=h, timeout=120).status_code == 200
         r = httpx.post(srv.url + URL, json=text, headers=h, timeout=60)
         assert r.status_code == 429 and r.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
         assert int(r.headers["retry-after"]) >= 1 and "--key-cpu-per-minute" in r.json()["error"]["message"]
-        o = httpx.post(srv.url + "/v1/embeddings", json={"input": "x", "model": "m"},
+        o = httpx.post(srv.url + "/v1/embeddings", json={"input": "a tiny one", "model": "omniembed-lite-1"},
                        headers={"Authorization": "Bearer k1"}, timeout=60)
         assert o.status_code == 429 and o.json()["error"]["type"] == "rate_limit_error"
+        other = httpx.post(srv.url + URL, json={"content": {"parts": [{"text": "hi"}]}},
+                           headers={"x-goog-api-key": "k2"}, timeout=60)
+        assert other.status_code == 200  # another key has its own bucket
+
+
+def test_media_cost_is_read_from_headers_before_decoding(tmp_path):
+    from PIL import Image
+
+    from omniembed.media.probe import probe_cost
+    from omniembed.media.source import Limits, MediaSource
+
+    limits = Limits()
+    pdf = MediaSource.from_path(ROOT / "samples" / "compressor-manual.pdf", None, limits)
+    assert probe_cost(pdf, limits).pages == 3
+    png = tmp_path / "wide.png"
+    Image.new("RGB", (3000, 2000), "white").save(png)
+    cost = probe_cost(MediaSource.from_path(png, None, limits), limits)
+    assert cost.pixels == 6_000_000 and cost.images == 1
+    mp3 = MediaSource.from_path(ROOT / "samples" / "nota-de-voz-es.mp3", None, limits)
+    assert 6 < probe_cost(mp3, limits).media_seconds < 8
+    # the budget refuses a PDF before any page is read, and says what it counted
+    budget = Budget(max_seconds=1.0, how_to_raise="the flag")
+    with pytest.raises(CostLimitExceeded, match="3 PDF pages"):
+        budget.charge(probe_cost(pdf, limits), "the PDF")

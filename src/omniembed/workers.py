@@ -63,7 +63,7 @@ class WorkerLimits:
 
     time_s: float = 600.0  # wall clock for one request inside a worker
     memory_bytes: int = 3 * 1024**3  # resident set of one worker (models included: ~0.5–1 GB)
-    grace_s: float = 5.0  # after a cancel, time to reach a unit boundary before the kill
+    grace_s: float = 15.0  # after a cancel, time to reach a unit boundary before the kill (a unit: 2–5 s)
     nice: int = 10  # CPU priority of workers (0: same as the server)
 
 
@@ -110,6 +110,7 @@ def _worker_main(conn, flag, engine_kwargs: dict[str, Any], nice: int) -> None:
 
     hooks = os.environ.get(TEST_HOOK_ENV) == "1"
     engine = Engine(**engine_kwargs)
+    engine.text_encoder  # every request needs it: load it before the first one (outside its time limit)
     while True:
         try:
             msg = conn.recv()
@@ -118,6 +119,7 @@ def _worker_main(conn, flag, engine_kwargs: dict[str, Any], nice: int) -> None:
         if msg is None:
             return
         request, sources, seconds_left, max_cost, how_to_raise = msg
+        conn.send(("start", None, 0.0, 0))  # the parent's clock for this request starts now
         budget = Budget(max_cost, how_to_raise=how_to_raise)
         token = CancelToken(None if seconds_left is None else time.monotonic() + seconds_left, flag)
         try:
@@ -251,7 +253,8 @@ class WorkerPool:
                         budget.how_to_raise if budget else ""))
         with self._lock:
             self.requests += 1
-        t0 = time.monotonic()
+        t0 = None  # set when the worker takes the request (a fresh worker first loads its encoder)
+        started = time.monotonic()
         cancelled_at = None
         while True:
             try:
@@ -266,6 +269,9 @@ class WorkerPool:
                     raise WorkerFailed("the worker handling this request died (a decoder crashed on the input); "
                                        "the server replaced it") from None
                 cancel.units += units
+                if kind == "start":
+                    t0 = time.monotonic()
+                    continue
                 if budget is not None and budget.on_charge is not None and spent:
                     budget.on_charge(spent)  # the worker charged its own copy; account for it here
                 if kind == "ok":
@@ -276,8 +282,10 @@ class WorkerPool:
                 self._kill(slot, f"exited with {code}")
                 raise WorkerFailed(f"the worker handling this request died (exit code {code}; a decoder crashed "
                                    "on the input); the server replaced it")
-            elapsed = time.monotonic() - t0
-            if elapsed > lim.time_s:
+            if t0 is None and time.monotonic() - started > max(lim.time_s, 120.0):
+                self._kill(slot, "it did not start")
+                raise WorkerFailed("no worker process could be started for this request; see the server log")
+            if t0 is not None and time.monotonic() - t0 > lim.time_s:
                 self._kill(slot, f"over its time limit of {lim.time_s:g} s")
                 raise DecodeTimeout(f"decoding this input took longer than {lim.time_s:g} s; the worker was stopped "
                                     "(limit: omniembed serve --worker-timeout)")

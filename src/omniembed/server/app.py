@@ -153,10 +153,11 @@ class Services:
         return Budget(self.config.max_request_cpu_s, how_to_raise=_HOW_TO_RAISE, on_charge=on_charge)
 
     def _run(self, request: EmbedRequest, cancel: CancelToken | None = None) -> list[EmbeddingResult]:
-        """The light lane: short text, in this process (already debited from the caller's quota)."""
+        """The light lane: short text, in this process. Each request was checked against the per-request
+        limit and debited from its caller's quota when it was queued; a merged batch is not re-checked."""
         if not self.ready.is_set() and self.config.warm:
             self.ready.wait(600)  # the warm-up thread is loading the encoder: do not load it twice
-        return self.engine.embed(request, cancel=cancel, budget=self._budget())
+        return self.engine.embed(request, cancel=cancel)
 
     def _run_heavy(self, request: EmbedRequest, cancel: CancelToken) -> list[EmbeddingResult]:
         """The heavy lane: media and long text, in a worker process with hard limits (or here without)."""
