@@ -154,14 +154,14 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self.flag.is_set() or (self.deadline is not None and time.monotonic() > self.deadline)
 
-    def check(self) -> None:
-        """Raise if the work should stop; called before each unit (counts the units it lets through)."""
+    def raise_if_cancelled(self) -> None:
+        """Raise :class:`DeadlineExceeded` / :class:`RequestCancelled` if the work should stop."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise DeadlineExceeded("the request ran past its deadline and was stopped")
         if self.flag.is_set():
             raise RequestCancelled(f"the request was cancelled ({self.reason})")
+
+    def check(self) -> None:
+        """Called before each work unit: raise if the work should stop, else count the unit."""
+        self.raise_if_cancelled()
         self.units += 1
-
-
-#: A token that never cancels (library calls without a deadline).
-NEVER = CancelToken()

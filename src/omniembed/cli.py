@@ -160,6 +160,8 @@ def serve(
         True, "--isolate/--no-isolate", help="Run media and long text in worker processes with hard limits."),
     worker_timeout: float = typer.Option(600.0, "--worker-timeout", help="Seconds one request may run in a worker (killed beyond)."),
     worker_memory_mb: float = typer.Option(3072.0, "--worker-memory-mb", help="Resident MiB of one worker (killed beyond)."),
+    worker_nice: int = typer.Option(
+        10, "--worker-nice", help="CPU priority of workers below the server (0: equal; on a shared machine)."),
     max_body_mb: float = typer.Option(64.0, "--max-body-mb", help="Largest JSON body in MiB (413 beyond)."),
     max_upload_mb: float = typer.Option(2048.0, "--max-upload-mb", help="Largest uploaded file in MiB."),
     max_parts: int = typer.Option(2048, "--max-parts", help="Parts or requests in one HTTP request (400 beyond)."),
@@ -202,6 +204,7 @@ def serve(
         isolate=isolate,
         worker_timeout_s=worker_timeout,
         worker_memory_bytes=int(worker_memory_mb * 1024**2),
+        worker_nice=worker_nice,
         batching=BatchingConfig(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
                                 workers=workers, request_timeout_s=timeout),
     )

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from .budget import NEVER, Budget, CancelToken, Cost, estimate_text_tokens
+from .budget import Budget, CancelToken, Cost, estimate_text_tokens
 from .errors import InvalidInput
 from .evidence import Evidence, MediaContext, Segment
 from .fusion import FusionConfig, fuse_parts, pool_pieces
@@ -109,7 +109,7 @@ class Engine:
         """One result per content. ``cancel`` stops the work between units (raising
         :class:`~omniembed.errors.RequestCancelled` / ``DeadlineExceeded``); ``budget`` refuses work past
         its estimated-cost ceiling (:class:`~omniembed.errors.CostLimitExceeded`) before doing it."""
-        cancel = cancel or NEVER
+        cancel = cancel or CancelToken()
         if not request.contents:
             raise InvalidInput("nothing to embed: the list of contents is empty")
         dims = self.space.check_dimensionality(request.output_dimensionality)

@@ -230,8 +230,7 @@ class WorkerPool:
 
     def _acquire(self, cancel: CancelToken) -> _Slot:
         while True:
-            cancel.check()  # cancelled while waiting for a worker: never start
-            cancel.units -= 1  # waiting is not a unit of work
+            cancel.raise_if_cancelled()  # cancelled while waiting for a worker: never start
             try:
                 return self._free.get(timeout=0.05)
             except queue.Empty:
@@ -299,7 +298,7 @@ class WorkerPool:
                 cancelled_at = time.monotonic()
             elif cancelled_at is not None and time.monotonic() - cancelled_at > lim.grace_s:
                 self._kill(slot, f"no unit boundary within {lim.grace_s:g} s of a cancel (a hung native call)")
-                cancel.check()  # raises RequestCancelled / DeadlineExceeded
+                cancel.raise_if_cancelled()
                 raise RequestCancelled("the request was cancelled")
 
 

@@ -114,6 +114,7 @@ class ServerConfig:
     isolate: bool = True  # heavy requests (media, long text) run in worker processes with hard limits
     worker_timeout_s: float = 600.0  # one request inside a worker → killed, 400 beyond
     worker_memory_bytes: int = 3 * 1024**3  # resident memory of one worker → killed, 413 beyond
+    worker_nice: int = 10  # CPU priority of workers below the server's (short requests stay fast)
 
 
 class Services:
@@ -140,7 +141,8 @@ class Services:
             self.workers = WorkerPool(
                 dict(profile=self.profile.id, limits=config.limits, asr_options=config.asr_options),
                 size=config.batching.workers,
-                limits=WorkerLimits(time_s=config.worker_timeout_s, memory_bytes=config.worker_memory_bytes),
+                limits=WorkerLimits(time_s=config.worker_timeout_s, memory_bytes=config.worker_memory_bytes,
+                                   nice=config.worker_nice),
             )
         self._callers: dict[int, str] = {}  # id(request) → caller, for heavy requests in flight
         self.batcher: MicroBatcher | None = None
@@ -172,10 +174,11 @@ class Services:
         finally:
             self.metrics.worker_restarts.set(self.workers.restarts)
 
-    def estimate(self, request: EmbedRequest) -> float:
-        """Estimated CPU seconds of the request's text (media is estimated later, from its headers)."""
-        tokens = sum(estimate_text_tokens(p.text) for c in request.contents for p in c.parts if p.text is not None)
-        return DEFAULT_COST_MODEL.seconds(Cost(tokens=tokens))
+    @staticmethod
+    def text_cost(request: EmbedRequest) -> Cost:
+        """The request's text, estimated before any work (media is estimated later, from its headers)."""
+        return Cost(tokens=sum(estimate_text_tokens(p.text) for c in request.contents for p in c.parts
+                               if p.text is not None))
 
     async def embed(self, request: EmbedRequest, timeout: float | None = None) -> list[EmbeddingResult]:
         """Embed through the batching queue (one result per content, in order).
@@ -185,11 +188,11 @@ class Services:
         if self.batcher is None:
             raise ApiError(503, "the server is starting or stopping")
         caller = _CALLER.get()
-        estimate = self.estimate(request)
-        self._budget().charge(Cost(tokens=sum(estimate_text_tokens(p.text) for c in request.contents
-                                              for p in c.parts if p.text is not None)), "the request's text")
+        cost = self.text_cost(request)
+        self._budget().charge(cost, "the request's text")  # 413 now, before it is queued
+        estimate = DEFAULT_COST_MODEL.seconds(cost)
         self.quota.check(caller, estimate)
-        if self.batcher._is_heavy(request):
+        if self.batcher.is_heavy(request):
             self._callers[id(request)] = caller  # debited as the worker charges it
         else:
             self.quota.debit(caller, estimate)
@@ -198,9 +201,7 @@ class Services:
         try:
             return await self.batcher.submit(request, timeout, disconnected=gone)
         except ApiError as exc:
-            if exc.http_status == 499:
-                self.metrics.cancelled.inc()
-            elif exc.http_status == 504:
+            if exc.http_status in (499, 504):
                 self.metrics.cancelled.inc()
             raise
         finally:

@@ -111,7 +111,7 @@ class MicroBatcher:
         self._run_engine = run
         self._run_heavy = run_heavy or run
         self.config = config
-        self._is_heavy = is_heavy or (lambda r: is_heavy_request(r, config.light_max_tokens))
+        self.is_heavy = is_heavy or (lambda r: is_heavy_request(r, config.light_max_tokens))
         self._on_batch = on_batch  # (contents, requests, seconds in the engine) → metrics
         self._light: collections.deque[_Item] = collections.deque()
         self._heavy: collections.deque[_Item] = collections.deque()
@@ -157,7 +157,7 @@ class MicroBatcher:
         token = CancelToken.with_timeout(timeout)
         fut = asyncio.get_running_loop().create_future()
         item = _Item(request, fut, size, token)
-        if self._is_heavy(request):
+        if self.is_heavy(request):
             self._heavy.append(item)
             self._heavy_ready.set()
         else:
