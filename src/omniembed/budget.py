@@ -104,7 +104,7 @@ class Budget:
 
     max_seconds: float = 0.0
     model: CostModel = DEFAULT_COST_MODEL
-    how_to_raise: str = "raise Limits / Budget.max_seconds"
+    how_to_raise: str = "raise Budget.max_seconds"
     on_charge: Callable[[float], None] | None = None
     spent: Cost = field(default_factory=Cost)
 

@@ -244,12 +244,19 @@ class WorkerPool:
 
     def _run_in(self, slot: _Slot, request: EmbedRequest, cancel: CancelToken,
                 sources: dict[str, MediaSource], budget: Budget | None) -> list[EmbeddingResult]:
-        slot.ensure()
-        slot.flag.clear()
         lim = self.limits
         left = None if cancel.deadline is None else max(0.0, cancel.deadline - time.monotonic())
-        slot.conn.send((request, sources, left, budget.max_seconds if budget else 0.0,
-                        budget.how_to_raise if budget else ""))
+        msg = (request, sources, left, budget.max_seconds if budget else 0.0, budget.how_to_raise if budget else "")
+        for attempt in (1, 2):  # a worker that died while idle (e.g. the kernel's OOM killer) is replaced once
+            slot.ensure()
+            slot.flag.clear()
+            try:
+                slot.conn.send(msg)
+                break
+            except (BrokenPipeError, EOFError, OSError):
+                self._kill(slot, "its pipe was closed while idle")
+                if attempt == 2:
+                    raise WorkerFailed("no worker process could take this request; see the server log") from None
         with self._lock:
             self.requests += 1
         t0 = None  # set when the worker takes the request (a fresh worker first loads its encoder)

@@ -64,7 +64,7 @@ _OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
 #: keys) and the ASGI ``receive`` (to notice a client that goes away while its request is computed).
 _CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("omniembed_caller", default="anonymous")
 _RECEIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("omniembed_receive", default=None)
-_HOW_TO_RAISE = "omniembed serve --max-request-cpu-s"
+_HOW_TO_RAISE = "raise it with omniembed serve --max-request-cpu-s, or send the work as an async batch job"
 _GEMINI_ONLY_V1 = ("/v1/files", "/v1/batches", "/upload/v1/files", "/download/v1/files")
 
 
