@@ -122,7 +122,7 @@ def main() -> None:
     scratch = ROOT / ".cache"  # git-ignored; not /tmp, which may be small or shared
     scratch.mkdir(exist_ok=True)
     load_before = os.getloadavg()
-    opts = {"beam_size": args.beam_size}
+    opts = {"beam_size": args.beam_size, "pack_clips": True}  # one-by-one embeds are unaffected by packing
     with tempfile.TemporaryDirectory(prefix="bench-clips-", dir=scratch) as tmp:
         work = Path(tmp)
         with console.status(f"generating {args.clips} clips with espeak-ng…"):

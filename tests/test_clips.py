@@ -103,7 +103,7 @@ def test_extract_many_gives_evidence_or_error_per_file(clips, tmp_path):
     fake = b"ID3\x03\x00\x00\x00\x00\x00\x0a" + bytes(range(256)) * 40  # claims MP3, is noise
     bad = MediaSource.from_bytes(fake, "audio/mpeg", Limits())
     srcs = [_src(clips["reports"]), bad, _src(clips["tone"]), _src(clips["de"])]
-    out = extract_many(srcs, _ctx())
+    out = extract_many(srcs, _ctx(pack_clips=True))
     ev, err, tone, de = out
     assert isinstance(err, DecodeError) and not isinstance(ev, Exception)
     assert ev.segments[0].source == "asr" and {"printed", "reports"} <= _words(ev.segments[0].text)
@@ -114,7 +114,16 @@ def test_extract_many_gives_evidence_or_error_per_file(clips, tmp_path):
     assert single.notes[0].split(";")[0] == ev.notes[0].split(";")[0]  # same duration and window count
 
 
-def test_embed_list_ranks_like_one_by_one(embedder, clips):
+@pytest.fixture(scope="module")
+def packing():
+    """An Embedder that packs short clips (AsrOptions.pack_clips; the models are shared, so it is cheap)."""
+    from omniembed import Embedder
+
+    return Embedder(asr_options={"pack_clips": True})
+
+
+def test_embed_list_ranks_like_one_by_one(packing, clips):
+    embedder = packing
     paths = [clips[n] for n in ("reports", "late", "pause", "de")]
     listed = embedder.embed(paths)
     single = np.stack([embedder.embed(p)[0] for p in paths])
@@ -130,7 +139,8 @@ def test_embed_list_ranks_like_one_by_one(embedder, clips):
         assert list(ranks) == [0, 1, 3]
 
 
-def test_index_folder_embeds_audio_together_and_reports_bad_files(embedder, clips, tmp_path):
+def test_index_folder_embeds_audio_together_and_reports_bad_files(packing, clips, tmp_path):
+    embedder = packing
     from omniembed.indexer import Indexer
     from omniembed.store import open_store
 
@@ -150,3 +160,12 @@ def test_index_folder_embeds_audio_together_and_reports_bad_files(embedder, clip
         assert again.unchanged == 3 and again.new == 1 and not again.failed
     finally:
         store.close()
+
+
+def test_packing_is_opt_in(clips):
+    """By default a list of clips is transcribed file by file, so a clip's transcript (and vector) never
+    depends on the clips beside it."""
+    srcs = [_src(clips["reports"]), _src(clips["de"])]
+    listed = extract_many(srcs, _ctx())
+    alone = [audio.extract(s, _ctx()) for s in (_src(clips["reports"]), _src(clips["de"]))]
+    assert [e.segments[0].text for e in listed] == [e.segments[0].text for e in alone]

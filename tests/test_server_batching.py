@@ -28,12 +28,12 @@ class Recorder:
         self.calls: list[int] = []
         self.lock = threading.Lock()
 
-    def __call__(self, request: EmbedRequest):
+    def __call__(self, request: EmbedRequest, cancel=None):
         with self.lock:
             self.calls.append(len(request.contents))
         if self.delay:
             time.sleep(self.delay)
-        return self.engine.embed(request)
+        return self.engine.embed(request, cancel=cancel)
 
 
 def test_concurrent_requests_merge_by_options_and_keep_order(embedder):

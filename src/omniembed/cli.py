@@ -309,8 +309,18 @@ def serve(
     max_batch_size: int = typer.Option(32, "--max-batch-size", help="Contents merged into one engine call."),
     max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Extra wait for batch-mates (0: no added latency)."),
     max_queue: int = typer.Option(4096, "--max-queue", help="Contents waiting before answering 429."),
-    workers: int = typer.Option(2, "--workers", help="Engine calls in flight."),
-    timeout: float = typer.Option(600.0, "--timeout", help="Per-request timeout in seconds (504 beyond)."),
+    workers: int = typer.Option(2, "--workers", help="Heavy requests (media, long text) in flight, each in a worker process."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Per-request timeout in seconds (504 beyond; the work is stopped)."),
+    max_request_cpu_s: float = typer.Option(
+        3600.0, "--max-request-cpu-s", help="Estimated CPU seconds one request may cost (413 beyond; 0: no limit)."),
+    key_cpu_per_minute: float = typer.Option(
+        0.0, "--key-cpu-per-minute", help="Estimated CPU seconds per API key (or client) per minute (429 beyond; 0: off)."),
+    isolate: bool = typer.Option(
+        True, "--isolate/--no-isolate", help="Run media and long text in worker processes with hard limits."),
+    worker_timeout: float = typer.Option(600.0, "--worker-timeout", help="Seconds one request may run in a worker (killed beyond)."),
+    worker_memory_mb: float = typer.Option(3072.0, "--worker-memory-mb", help="Resident MiB of one worker (killed beyond)."),
+    worker_nice: int = typer.Option(
+        10, "--worker-nice", help="CPU priority of workers below the server (0: equal; on a shared machine)."),
     max_body_mb: float = typer.Option(64.0, "--max-body-mb", help="Largest JSON body in MiB (413 beyond)."),
     max_upload_mb: float = typer.Option(2048.0, "--max-upload-mb", help="Largest uploaded file in MiB."),
     max_parts: int = typer.Option(2048, "--max-parts", help="Parts or requests in one HTTP request (400 beyond)."),
@@ -351,6 +361,12 @@ def serve(
         max_upload_bytes=int(max_upload_mb * 1024**2),
         max_parts=max_parts,
         job_chunk_size=job_chunk_size,
+        max_request_cpu_s=max_request_cpu_s,
+        key_cpu_per_minute=key_cpu_per_minute,
+        isolate=isolate,
+        worker_timeout_s=worker_timeout,
+        worker_memory_bytes=int(worker_memory_mb * 1024**2),
+        worker_nice=worker_nice,
         batching=BatchingConfig(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
                                 workers=workers, request_timeout_s=timeout),
     )

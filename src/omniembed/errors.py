@@ -17,6 +17,10 @@ __all__ = [
     "DecodeTimeout",
     "ProfileMismatch",
     "MissingDependency",
+    "CostLimitExceeded",
+    "RequestCancelled",
+    "DeadlineExceeded",
+    "WorkerFailed",
 ]
 
 
@@ -68,3 +72,25 @@ class MissingDependency(OmniEmbedError, ImportError):
     """An optional feature was used without its extra installed (``pip install omniembed[...]``)."""
 
     http_status = 501
+
+
+class CostLimitExceeded(MediaTooLarge):
+    """A request's estimated compute (tokens, pages, seconds of media, pixels) is over its budget."""
+
+
+class RequestCancelled(OmniEmbedError):
+    """The work was stopped at a unit boundary because nobody waits for it any more (client gone)."""
+
+    http_status = 499
+
+
+class DeadlineExceeded(RequestCancelled):
+    """The work was stopped at a unit boundary because its deadline passed."""
+
+    http_status = 504
+
+
+class WorkerFailed(OmniEmbedError):
+    """An isolated worker process died or was killed (time or memory limit) while handling the input."""
+
+    http_status = 422

@@ -50,6 +50,13 @@ class MediaContext:
     ocr_languages: str | None = None
     asr_options: dict[str, Any] = field(default_factory=dict)
     progress: Any = None  # optional callable(str) for long media
+    cancel: Any = None  # a budget.CancelToken for this request (checked between pages, blocks, frames)
+    budget: Any = None  # a budget.Budget for this request (None: no ceiling)
+
+    def check(self) -> None:
+        """Stop here if the request was cancelled or ran past its deadline (call between work units)."""
+        if self.cancel is not None:
+            self.cancel.check()
 
     def ocr(self):
         from .encoders.ocr import get_ocr

@@ -213,6 +213,12 @@ class AsrOptions:
         window_s: seconds of speech per transcript window (one embedded piece).
         block_s: seconds of audio decoded and transcribed at a time (memory bound; language is
             identified per block).
+        pack_clips: transcribe a list of short recordings (<= 60 s each) together, packed into shared
+            Whisper windows (:meth:`Asr.transcribe_clips`). Off by default: measured on 12 espeak clips
+            in four languages it was 1.46x faster than faster-whisper per clip (not the 3x hoped for,
+            because unsure language identification splits the windows by language), cost one D3 query
+            (R@1 0.967 -> 0.933), and makes a clip's transcript depend on the clips packed beside it.
+            Worth turning on for large folders of same-language voice notes.
     """
 
     language: str | None = None
@@ -228,6 +234,7 @@ class AsrOptions:
     condition_on_previous_text: bool = False
     window_s: float = 30.0
     block_s: float = 240.0
+    pack_clips: bool = False
 
     @classmethod
     def from_dict(cls, opts: dict[str, Any] | None) -> "AsrOptions":

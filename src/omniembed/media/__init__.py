@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-from ..errors import MissingDependency, OmniEmbedError
+from ..errors import MissingDependency, OmniEmbedError, RequestCancelled
 from ..evidence import Evidence, MediaContext
 from .source import Limits, MediaSource, sniff
 
@@ -88,6 +88,8 @@ def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | 
         for i in idx:
             try:
                 out[i] = extract(srcs[i], ctx)
+            except RequestCancelled:  # a stopped request stops here, not after the other files
+                raise
             except OmniEmbedError as exc:
                 out[i] = exc
     return out  # type: ignore[return-value]

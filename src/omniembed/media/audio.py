@@ -33,7 +33,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..encoders.asr import SAMPLE_RATE, AsrOptions, AsrSegment
-from ..errors import DecodeError, DecodeTimeout, MediaTooLarge, OmniEmbedError, UnsupportedMediaType
+from ..errors import (DecodeError, DecodeTimeout, MediaTooLarge, OmniEmbedError, RequestCancelled,
+                      UnsupportedMediaType)
 from ..evidence import Evidence, MediaContext, Segment
 from .source import Limits, MediaSource
 
@@ -215,6 +216,7 @@ def transcribe(
     segments: list[AsrSegment] = []
     duration = 0.0
     for start, block in decode_blocks(src, ctx.limits, opts.block_s, container=container):
+        ctx.check()  # a work unit is one block: stop here if the request was cancelled
         duration = start + len(block) / SAMPLE_RATE
         if asr is None:
             asr = get_asr()
@@ -340,7 +342,7 @@ def _short_samples(src: MediaSource, ctx: MediaContext, opts: AsrOptions) -> np.
 
 
 def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | OmniEmbedError]:
-    """The audio pipeline for many files at once: short recordings (≤ ``SHORT_FILE_S``) are decoded
+    """The audio pipeline for many files at once. With ``AsrOptions.pack_clips`` short recordings (≤ ``SHORT_FILE_S``) are decoded
     whole and transcribed together (:meth:`~omniembed.encoders.asr.Asr.transcribe_clips`: packed into
     shared 30-s Whisper windows, which is where a list of voice notes gains its speed); other files go
     through :func:`extract` one by one. Per file: its evidence, or the typed error it raised."""
@@ -348,6 +350,15 @@ def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | 
 
     opts = AsrOptions.from_dict(ctx.asr_options)
     out: list[Evidence | OmniEmbedError | None] = [None] * len(srcs)
+    if not opts.pack_clips:  # the default: every file alone, its transcript independent of the others
+        for i, src in enumerate(srcs):
+            try:
+                out[i] = extract(src, ctx)
+            except RequestCancelled:
+                raise
+            except OmniEmbedError as exc:
+                out[i] = exc
+        return out  # type: ignore[return-value]
     short: list[tuple[int, np.ndarray]] = []
     for i, src in enumerate(srcs):
         try:
@@ -356,6 +367,8 @@ def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | 
                 out[i] = extract(src, ctx)
             else:
                 short.append((i, samples))
+        except RequestCancelled:  # a stopped request stops here, not after the other files
+            raise
         except OmniEmbedError as exc:
             out[i] = exc
     if len(short) == 1:  # alone: exactly the one-file path

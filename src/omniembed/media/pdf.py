@@ -52,6 +52,7 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
         segments: list[Segment] = []
         ocr_pages = 0
         for i in range(n):
+            ctx.check()  # a work unit is one page: stop here if the request was cancelled
             with PDFIUM_LOCK:
                 try:
                     page = pdf[i]

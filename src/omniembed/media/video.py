@@ -123,6 +123,7 @@ def sample_looks(src: MediaSource, container, stream, ctx: MediaContext) -> tupl
             if looks:
                 looks[-1].last_s = max(looks[-1].last_s, t)
             continue
+        ctx.check()  # a work unit is one OCR'd frame: stop here if the request was cancelled
         look = Look(t, t, th)
         looks.append(look)
         last_ocr = t

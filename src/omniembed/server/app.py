@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import threading
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..budget import DEFAULT_COST_MODEL, Budget, CancelToken, Cost, estimate_text_tokens
 from ..engine import Engine
 from ..errors import OmniEmbedError
 from ..media.source import Limits
@@ -44,6 +46,7 @@ from .errors import ApiError, dialect_of, error_body, to_api_error
 from .files import FileStore, ServerFileResolver
 from .jobs import JobStore
 from .metrics import Metrics
+from .quota import KeyQuota
 
 if TYPE_CHECKING:
     from .gemini import RequestBudget
@@ -56,6 +59,12 @@ access_log = logging.getLogger("omniembed.server.access")
 RouterLike = Union[APIRouter, Callable[["Services"], APIRouter]]
 
 _OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/health")
+
+#: Set by the ASGI guard for the handler's task: who is calling (API key, or client address without
+#: keys) and the ASGI ``receive`` (to notice a client that goes away while its request is computed).
+_CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("omniembed_caller", default="anonymous")
+_RECEIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("omniembed_receive", default=None)
+_HOW_TO_RAISE = "raise it with omniembed serve --max-request-cpu-s, or send the work as an async batch job"
 _GEMINI_ONLY_V1 = ("/v1/files", "/v1/batches", "/upload/v1/files", "/download/v1/files")
 
 
@@ -100,6 +109,12 @@ class ServerConfig:
     asr_options: dict[str, Any] = field(default_factory=dict)  # speech recognition, e.g. {"languages": ["en", "de"]}
     run_jobs: bool = True
     warm: bool = True  # load the text encoder at startup, in the background
+    max_request_cpu_s: float = 3600.0  # estimated CPU seconds one request may cost → 413 beyond (0: no limit)
+    key_cpu_per_minute: float = 0.0  # estimated CPU seconds per API key per minute → 429 beyond (0: no limit)
+    isolate: bool = True  # heavy requests (media, long text) run in worker processes with hard limits
+    worker_timeout_s: float = 600.0  # one request inside a worker → killed, 400 beyond
+    worker_memory_bytes: int = 3 * 1024**3  # resident memory of one worker → killed, 413 beyond
+    worker_nice: int = 10  # CPU priority of workers below the server's (short requests stay fast)
 
 
 class Services:
@@ -118,21 +133,81 @@ class Services:
         self.catalog = ModelCatalog(self.profile, tuple(config.model_aliases), config.limits)
         self.jobs = JobStore(data / "jobs.sqlite3", self.files, chunk_size=config.job_chunk_size)
         self.metrics = Metrics()
+        self.quota = KeyQuota(config.key_cpu_per_minute)
+        self.workers = None
+        if config.isolate:
+            from ..workers import WorkerLimits, WorkerPool
+
+            self.workers = WorkerPool(
+                dict(profile=self.profile.id, limits=config.limits, asr_options=config.asr_options),
+                size=config.batching.workers,
+                limits=WorkerLimits(time_s=config.worker_timeout_s, memory_bytes=config.worker_memory_bytes,
+                                   nice=config.worker_nice),
+            )
+        self._callers: dict[int, str] = {}  # id(request) → caller, for heavy requests in flight
         self.batcher: MicroBatcher | None = None
         self.ready = threading.Event()
         self.warm_error: str | None = None
 
     # --- embedding ------------------------------------------------------------------------------
-    def _run(self, request: EmbedRequest) -> list[EmbeddingResult]:
+    def _budget(self, caller: str | None = None) -> Budget:
+        on_charge = (lambda s: self.quota.debit(caller, s)) if caller and self.quota.enabled else None
+        return Budget(self.config.max_request_cpu_s, how_to_raise=_HOW_TO_RAISE, on_charge=on_charge)
+
+    def _run(self, request: EmbedRequest, cancel: CancelToken | None = None) -> list[EmbeddingResult]:
+        """The light lane: short text, in this process. Each request was checked against the per-request
+        limit and debited from its caller's quota when it was queued; a merged batch is not re-checked."""
         if not self.ready.is_set() and self.config.warm:
             self.ready.wait(600)  # the warm-up thread is loading the encoder: do not load it twice
-        return self.engine.embed(request)
+        return self.engine.embed(request, cancel=cancel)
+
+    def _run_heavy(self, request: EmbedRequest, cancel: CancelToken) -> list[EmbeddingResult]:
+        """The heavy lane: media and long text, in a worker process with hard limits (or here without)."""
+        budget = self._budget(self._callers.pop(id(request), None))
+        if self.workers is None:
+            return self.engine.embed(request, cancel=cancel, budget=budget)
+        # fileData is resolved (and access-checked) here; the worker only opens what we resolved
+        sources = {p.file_data.file_uri: self.resolver(p.file_data, self.config.limits)
+                   for c in request.contents for p in c.parts if p.file_data is not None}
+        try:
+            return self.workers.run(request, cancel, sources=sources, budget=budget)
+        finally:
+            self.metrics.worker_restarts.set(self.workers.restarts)
+
+    @staticmethod
+    def text_cost(request: EmbedRequest) -> Cost:
+        """The request's text, estimated before any work (media is estimated later, from its headers)."""
+        return Cost(tokens=sum(estimate_text_tokens(p.text) for c in request.contents for p in c.parts
+                               if p.text is not None))
 
     async def embed(self, request: EmbedRequest, timeout: float | None = None) -> list[EmbeddingResult]:
-        """Embed through the batching queue (one result per content, in order)."""
+        """Embed through the batching queue (one result per content, in order).
+
+        Before queueing: the text's estimated cost is checked against the per-request limit (413) and the
+        caller's quota (429). While waiting: a client that disconnects cancels the work."""
         if self.batcher is None:
             raise ApiError(503, "the server is starting or stopping", headers={"Retry-After": "2"})
-        return await self.batcher.submit(request, timeout)
+        caller = _CALLER.get()
+        cost = self.text_cost(request)
+        self._budget().charge(cost, "the request's text")  # 413 now, before it is queued
+        estimate = DEFAULT_COST_MODEL.seconds(cost)
+        self.quota.check(caller, estimate)
+        if self.batcher.is_heavy(request):
+            self._callers[id(request)] = caller  # debited as the worker charges it
+        else:
+            self.quota.debit(caller, estimate)
+        gone = asyncio.Event()
+        watcher = _watch_disconnect(_RECEIVE.get(), gone)
+        try:
+            return await self.batcher.submit(request, timeout, disconnected=gone)
+        except ApiError as exc:
+            if exc.http_status in (499, 504):
+                self.metrics.cancelled.inc()
+            raise
+        finally:
+            self._callers.pop(id(request), None)
+            if watcher is not None:
+                watcher.cancel()
 
     async def embed_many(self, requests: list[EmbedRequest]) -> list[list[EmbeddingResult]]:
         """Several requests, possibly with different options; requests sharing options are queued as one."""
@@ -182,6 +257,25 @@ class Services:
             log.exception("warm-up failed")
         finally:
             self.ready.set()
+
+
+def _watch_disconnect(receive, gone: asyncio.Event) -> asyncio.Task | None:
+    """Set ``gone`` when the client disconnects (the request body has been read by then, so the next ASGI
+    message is ``http.disconnect``, or nothing until the response is sent)."""
+    if receive is None:
+        return None
+
+    async def watch():
+        try:
+            for _ in range(4):  # the body is read: only a disconnect (or the response's end) comes next
+                msg = await receive()
+                if msg.get("type") == "http.disconnect":
+                    gone.set()
+                    return
+        except Exception:  # noqa: BLE001 - a transport that cannot tell: never cancel on its account
+            return
+
+    return asyncio.get_running_loop().create_task(watch())
 
 
 def _warm_request() -> EmbedRequest:
@@ -242,6 +336,11 @@ class _Guard:
                 if clen and clen.isdigit() and int(clen) > limit:
                     raise ApiError(413, f"the request body is {int(clen):,} bytes; the limit is {limit:,} "
                                         "(upload large media with the Files API and send fileData)")
+            client = scope.get("client") or ("local", 0)
+            # a quota is per API key when keys are required, per client address otherwise
+            key = self._key(scope, headers) if self.keys else None
+            _CALLER.set(f"key {hash(key) & 0xFFFFFFFF:08x}" if key else f"client {client[0]}")
+            _RECEIVE.set(receive)
             await self.app(scope, receive, send_wrapped)
         except Exception as exc:  # auth, size, and anything a handler did not expect
             err = to_api_error(exc)
@@ -268,6 +367,9 @@ class _Guard:
         return upload_id is not None and self.services.files.has_session(upload_id)
 
     def _authorized(self, scope, headers: dict[str, str]) -> bool:
+        return self._key(scope, headers) in self.keys
+
+    def _key(self, scope, headers: dict[str, str]) -> str | None:
         cand = headers.get("x-goog-api-key")
         if not cand:
             auth = headers.get("authorization", "")
@@ -277,7 +379,7 @@ class _Guard:
             from urllib.parse import parse_qs
 
             cand = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("key") or [None])[0]
-        return cand in self.keys
+        return cand
 
 
 #: A request answered before its body was read has up to this much of the body read and discarded
@@ -351,7 +453,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        services.batcher = MicroBatcher(services._run, config.batching, on_batch=services.metrics.observe_batch)
+        services.batcher = MicroBatcher(services._run, config.batching, run_heavy=services._run_heavy,
+                                        on_batch=services.metrics.observe_batch)
+        if services.workers is not None:  # spawn the worker processes now, off the event loop
+            threading.Thread(target=services.workers.start, name="omniembed-workers", daemon=True).start()
         services.metrics.bind(lambda: services.batcher.queue_depth if services.batcher else 0,
                               lambda: services.batcher.busy_workers if services.batcher else 0,
                               lambda: 1.0 if services.ready.is_set() and not services.warm_error else 0.0)
@@ -378,6 +483,8 @@ def create_app(
             log.info(json.dumps({"event": "stopping", "queued": services.batcher.queue_depth}))
             await services.batcher.close()  # finish queued and in-flight work
             services.batcher = None
+            if services.workers is not None:
+                await asyncio.get_running_loop().run_in_executor(None, services.workers.close)
             await asyncio.get_running_loop().run_in_executor(None, services.jobs.stop)
             log.info(json.dumps({"event": "stopped"}))
 

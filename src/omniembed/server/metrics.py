@@ -29,6 +29,10 @@ class Metrics:
         self.queue_depth = Gauge("omniembed_queue_depth", "Contents waiting for an engine worker", registry=r)
         self.busy = Gauge("omniembed_busy_workers", "Engine workers busy", registry=r)
         self.ready = Gauge("omniembed_ready", "1 when the text encoder is loaded", registry=r)
+        self.cancelled = Counter("omniembed_cancelled_requests", "Requests stopped by a timeout or a client that "
+                                 "went away (their work stops at the next unit boundary)", registry=r)
+        self.worker_restarts = Gauge("omniembed_worker_restarts", "Worker processes killed for time, memory, a "
+                                     "crash or a hang after a cancel (and replaced)", registry=r)
         self.job_items = Counter("omniembed_batch_job_items", "Async batch-job items processed", registry=r)
 
     def bind(self, queue_depth: Callable[[], float], busy: Callable[[], float], ready: Callable[[], float]) -> None:
