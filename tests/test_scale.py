@@ -112,6 +112,8 @@ def test_rrf_fuses_ranks_with_weights():
     assert fused[0][0] == pytest.approx(1 / 63 + 1 / 61)
     only_dense = rrf([["a", "b"], ["b", "a"]], weights=(1.0, 0.0))
     assert [k for _, k in only_dense] == ["a", "b"]
+    # a swap between the lists is an exact tie: the dense (first) list decides, whatever the keys
+    assert [k for _, k in rrf([["z", "a"], ["a", "z"]])] == ["z", "a"]
 
 
 NOTES = {

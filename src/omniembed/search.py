@@ -255,12 +255,20 @@ def _per_file(hits: Sequence[StoreHit]) -> dict[str, tuple[float, StoreHit | Non
 
 
 def rrf(lists: Sequence[Sequence[str]], weights: Sequence[float] = (1.0, 1.0), k: int = RRF_K) -> list[tuple[float, str]]:
-    """Reciprocal rank fusion: ``score(d) = Σ_i w_i / (k + rank_i(d))`` (rank from 1), best first."""
+    """Reciprocal rank fusion: ``score(d) = Σ_i w_i / (k + rank_i(d))`` (rank from 1), best first.
+
+    Ties — common: two documents ranked 1st and 2nd by one list and 2nd and 1st by the other score the
+    same — go to the document the FIRST list ranks higher (the dense ranking), then by key; scores are
+    compared rounded, since the same two terms added in another order can differ in the last bit."""
     scores: dict[str, float] = {}
-    for ids, w in zip(lists, weights):
+    first: dict[str, int] = {}
+    for li, (ids, w) in enumerate(zip(lists, weights)):
         for r, key in enumerate(ids, 1):
             scores[key] = scores.get(key, 0.0) + float(w) / (k + r)
-    return sorted(((v, key) for key, v in scores.items()), key=lambda t: (-t[0], t[1]))
+            if li == 0:
+                first.setdefault(key, r)
+    return sorted(((v, key) for key, v in scores.items()),
+                  key=lambda t: (-round(t[0], 12), first.get(t[1], len(first) + 1), t[1]))
 
 
 def hits_to_json(hits: Sequence[SearchHit]) -> list[dict]:
