@@ -1,6 +1,6 @@
 """Run every benchmark: ``.venv/bin/python -m bench [--quick]`` (or ``make bench``).
 
-Each ``bench/bench_*.py`` runs in its own process (so peak-memory figures stay separate) and prints
+Each ``bench/bench_*.py`` runs in its own process (``--quick`` goes only to those that have a quick mode) (so peak-memory figures stay separate) and prints
 ratios against a baseline measured in the same run.
 """
 
@@ -16,8 +16,11 @@ def main() -> int:
     failed = []
     for mod in sorted(Path(__file__).parent.glob("bench_*.py")):
         name = f"bench.{mod.stem}"
+        args = extra
+        if "--quick" in extra and '"--quick"' not in mod.read_text():  # it has no quick mode: run it whole
+            args = [a for a in extra if a != "--quick"]
         print(f"\n=== {name} ===", flush=True)
-        if subprocess.run([sys.executable, "-m", name, *extra]).returncode:
+        if subprocess.run([sys.executable, "-m", name, *args]).returncode:
             failed.append(name)
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
