@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="10000,100000", help="chunk-record counts, comma-separated")
     ap.add_argument("--queries", type=int, default=100, help="real query vectors for latency and recall")
     ap.add_argument("--legacy-queries", type=int, default=3, help="queries through today's scan at >= 500k")
-    ap.add_argument("--index-type", default=None, help="IVF_PQ (default) or IVF_HNSW_SQ")
+    ap.add_argument("--index-type", default=None, help="IVF_SQ (the default, omniembed.store.lance.ANN_INDEX), IVF_PQ or IVF_HNSW_SQ")
     ap.add_argument("--cli", action="store_true", help="also time `omniembed search` processes (RSS)")
     ap.add_argument("--workdir", default=str(ROOT / ".omniembed" / "bench-scale"))
     ap.add_argument("--keep", action="store_true", help="keep the stores")
