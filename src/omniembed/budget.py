@@ -24,11 +24,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import CostLimitExceeded, DeadlineExceeded, RequestCancelled
 
-__all__ = ["Cost", "CostModel", "Budget", "CancelToken", "estimate_text_tokens", "DEFAULT_COST_MODEL"]
+if TYPE_CHECKING:
+    from .types import EmbedRequest
+
+__all__ = ["Cost", "CostModel", "Budget", "CancelToken", "estimate_text_tokens", "text_cost", "DEFAULT_COST_MODEL"]
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -68,6 +71,13 @@ class Cost:
         if self.images:
             bits.append(f"{self.images:,} image(s), {self.pixels / 1e6:,.1f} MP")
         return ", ".join(bits) or "nothing"
+
+
+def text_cost(request: "EmbedRequest") -> Cost:
+    """The estimated cost of a request's text parts (media is estimated later, from its headers): what
+    the server checks before queueing and the engine charges before any media is opened."""
+    return Cost(tokens=sum(estimate_text_tokens(p.text) for c in request.contents for p in c.parts
+                           if p.text is not None))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from .budget import Budget, CancelToken, Cost, estimate_text_tokens
+from .budget import Budget, CancelToken, text_cost
 from .errors import InvalidInput
 from .evidence import Evidence, MediaContext, Segment
 from .fusion import FusionConfig, fuse_parts, pool_pieces
@@ -121,9 +121,9 @@ class Engine:
             raise InvalidInput(f"{total_parts:,} parts in one request; the limit is {self.limits.max_parts:,}")
 
         if budget is not None:  # all text first: a too-long request is refused before any media is opened
-            texts = [p.text for c in request.contents for p in c.parts if p.text is not None]
-            if texts:
-                budget.charge(Cost(tokens=sum(estimate_text_tokens(t) for t in texts)), "the request's text")
+            cost = text_cost(request)
+            if cost.tokens:
+                budget.charge(cost, "the request's text")
         ctx = replace(self._ctx, cancel=cancel, budget=budget)
         enc = self.text_encoder
         found: list[list[tuple[Evidence | MediaSource, TaskType, str | None]]] = []

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..budget import DEFAULT_COST_MODEL, Budget, CancelToken, Cost, estimate_text_tokens
+from ..budget import DEFAULT_COST_MODEL, Budget, CancelToken, text_cost
 from ..engine import Engine
 from ..errors import OmniEmbedError
 from ..media.source import Limits
@@ -174,12 +174,6 @@ class Services:
         finally:
             self.metrics.worker_restarts.set(self.workers.restarts)
 
-    @staticmethod
-    def text_cost(request: EmbedRequest) -> Cost:
-        """The request's text, estimated before any work (media is estimated later, from its headers)."""
-        return Cost(tokens=sum(estimate_text_tokens(p.text) for c in request.contents for p in c.parts
-                               if p.text is not None))
-
     async def embed(self, request: EmbedRequest, timeout: float | None = None) -> list[EmbeddingResult]:
         """Embed through the batching queue (one result per content, in order).
 
@@ -188,7 +182,7 @@ class Services:
         if self.batcher is None:
             raise ApiError(503, "the server is starting or stopping", headers={"Retry-After": "2"})
         caller = _CALLER.get()
-        cost = self.text_cost(request)
+        cost = text_cost(request)
         self._budget().charge(cost, "the request's text")  # 413 now, before it is queued
         estimate = DEFAULT_COST_MODEL.seconds(cost)
         self.quota.check(caller, estimate)
