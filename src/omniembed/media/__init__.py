@@ -15,7 +15,7 @@ from ..evidence import Evidence, MediaContext
 from .source import Limits, MediaSource, sniff
 
 __all__ = ["Limits", "MediaSource", "sniff", "extract", "extract_many", "PIPELINES", "BATCHED",
-           "OPTIONAL_MODULES", "missing_extra"]
+           "OPTIONAL_MODULES", "missing_extra", "extract_each"]
 
 PIPELINES: dict[str, str] = {
     "text": "omniembed.media.text:extract",
@@ -85,11 +85,22 @@ def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | 
             for i, res in zip(idx, _pipeline(modality, BATCHED)([srcs[i] for i in idx], ctx)):
                 out[i] = res
             continue
-        for i in idx:
-            try:
-                out[i] = extract(srcs[i], ctx)
-            except RequestCancelled:  # a stopped request stops here, not after the other files
-                raise
-            except OmniEmbedError as exc:
-                out[i] = exc
+        for i, res in zip(idx, extract_each([srcs[i] for i in idx], ctx)):
+            out[i] = res
     return out  # type: ignore[return-value]
+
+
+def extract_each(
+    srcs: list[MediaSource], ctx: MediaContext, run: Callable[[MediaSource, MediaContext], Evidence] = extract
+) -> list[Evidence | OmniEmbedError]:
+    """``run`` on each source alone; per source its evidence, or the typed error it raised (a stopped
+    request stops here, not after the other files)."""
+    out: list[Evidence | OmniEmbedError] = []
+    for src in srcs:
+        try:
+            out.append(run(src, ctx))
+        except RequestCancelled:
+            raise
+        except OmniEmbedError as exc:
+            out.append(exc)
+    return out

@@ -351,14 +351,9 @@ def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | 
     opts = AsrOptions.from_dict(ctx.asr_options)
     out: list[Evidence | OmniEmbedError | None] = [None] * len(srcs)
     if not opts.pack_clips:  # the default: every file alone, its transcript independent of the others
-        for i, src in enumerate(srcs):
-            try:
-                out[i] = extract(src, ctx)
-            except RequestCancelled:
-                raise
-            except OmniEmbedError as exc:
-                out[i] = exc
-        return out  # type: ignore[return-value]
+        from . import extract_each
+
+        return extract_each(srcs, ctx, extract)
     short: list[tuple[int, np.ndarray]] = []
     for i, src in enumerate(srcs):
         try:
