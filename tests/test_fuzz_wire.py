@@ -21,7 +21,7 @@ from omniembed.errors import OmniEmbedError
 from omniembed.media.source import SUPPORTED, Limits, MediaSource, sniff
 from omniembed.server.errors import ApiError
 from omniembed.server.files import file_id_from_uri, parse_length, upload_session_id
-from omniembed.server.gemini import RequestBudget, decode_base64, parse_batch, parse_request
+from omniembed.wire.gemini import RequestBudget, batch_from_json, decode_base64, request_from_json
 from omniembed.server.openai import parse_input
 from omniembed.types import EmbedRequest
 
@@ -61,7 +61,7 @@ def _budget() -> RequestBudget:
 @given(JSON)
 def test_gemini_request_parser(body):
     try:
-        req = parse_request(body, "request", _budget())
+        req = request_from_json(body, "request", _budget())
     except Exception as exc:  # noqa: BLE001 - the property is about which exceptions
         assert _typed_4xx(exc), repr(exc)
         return
@@ -72,7 +72,7 @@ def test_gemini_request_parser(body):
 @given(JSON)
 def test_gemini_batch_parser(body):
     try:
-        reqs = parse_batch(None, body, "models/omniembed-lite", _budget())
+        reqs = batch_from_json(body, "models/omniembed-lite", _budget())
     except Exception as exc:  # noqa: BLE001
         assert _typed_4xx(exc), repr(exc)
         return

@@ -23,6 +23,7 @@ from .embedder import Embedder, to_content
 from .errors import InvalidInput
 from .space import get_profile
 from .types import Content, ContentEmbedding, EmbedContentConfig, EmbedContentResponse, Part
+from .wire.gemini import content_from_json
 
 __all__ = ["Client"]
 
@@ -32,7 +33,7 @@ def contents_from_genai(contents: Any) -> list[Content]:
     if isinstance(contents, (str, Part, Content)):
         return [to_content(contents)]
     if isinstance(contents, dict):
-        return [_content_from_dict(contents)]
+        return [_content_from_dict(contents, "contents")]
     if not isinstance(contents, Sequence) or not contents:
         raise InvalidInput("contents must be a str, Part, Content or a non-empty list of them")
     if all(isinstance(c, Part) for c in contents):
@@ -40,23 +41,16 @@ def contents_from_genai(contents: Any) -> list[Content]:
     out = []
     for i, c in enumerate(contents):
         if isinstance(c, dict):
-            out.append(_content_from_dict(c))
+            out.append(_content_from_dict(c, f"contents[{i}]"))
         else:
             out.append(to_content(c, f"contents[{i}]"))
     return out
 
 
-def _content_from_dict(d: dict) -> Content:
-    parts = []
-    for p in d.get("parts") or []:
-        if "text" in p:
-            parts.append(Part(text=p["text"]))
-        else:
-            blob = p.get("inline_data") or p.get("inlineData")
-            if blob is None:
-                raise InvalidInput("a part dict needs text or inline_data")
-            parts.append(Part.from_bytes(blob["data"], blob.get("mime_type") or blob.get("mimeType")))
-    return to_content(Content(parts=parts))
+def _content_from_dict(d: dict, where: str) -> Content:
+    """A Gemini content as a dict (REST JSON, or a google-genai object's ``model_dump()``): text,
+    ``inline_data`` (base64 or bytes) and ``file_data`` parts, read by the shared Gemini codec."""
+    return to_content(content_from_json(d, where))
 
 
 class _Models:

@@ -17,23 +17,15 @@ interface to one call here, so the two modes behave the same:
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import (
-    DecodeError,
-    InvalidInput,
-    MediaTooLarge,
-    MissingDependency,
-    OmniEmbedError,
-    ProfileMismatch,
-    UnsupportedMediaType,
-)
+from ..errors import InvalidInput, MissingDependency, OmniEmbedError
 from ..types import Content, ContentLike, Part, TaskType
+from ..wire import gemini as codec
 
 __all__ = ["Backend", "LocalBackend", "RemoteBackend", "make_backend", "require", "image_part", "matryoshka"]
 
@@ -199,19 +191,10 @@ class RemoteBackend:
     ) -> list[dict]:
         from ..embedder import to_content
 
-        task = TaskType.parse(task_type).value
-        requests = []
-        for i, item in enumerate(items):
-            req: dict[str, Any] = {
-                "model": f"models/{self._model}",
-                "content": content_to_json(to_content(item, f"input[{i}]")),
-                "taskType": task,
-            }
-            if output_dimensionality is not None:
-                req["outputDimensionality"] = int(output_dimensionality)
-            if title is not None:
-                req["title"] = title
-            requests.append(req)
+        task = TaskType.parse(task_type)
+        requests = [codec.request_to_json(sendable(to_content(item, f"input[{i}]")), model=self._model,
+                                          task_type=task, output_dimensionality=output_dimensionality, title=title)
+                    for i, item in enumerate(items)]
         return [
             {"requests": requests[i : i + self.batch_size]} for i in range(0, len(requests), self.batch_size)
         ]
@@ -220,8 +203,8 @@ class RemoteBackend:
         if response.status_code != 200:
             raise remote_error(response)
         try:
-            return [e["values"] for e in response.json()["embeddings"]]
-        except (ValueError, KeyError, TypeError) as exc:
+            return codec.batch_values_from_json(response.json())
+        except ValueError as exc:
             raise OmniEmbedError(f"{self.url}: not a batchEmbedContents response: {response.text[:200]}") from exc
 
     @staticmethod
@@ -385,63 +368,35 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
-_STATUS_ERRORS: dict[int, type[OmniEmbedError]] = {
-    400: InvalidInput,
-    404: InvalidInput,
-    409: ProfileMismatch,
-    413: MediaTooLarge,
-    415: UnsupportedMediaType,
-    422: DecodeError,
-}
-
-
 def remote_error(response: Any) -> OmniEmbedError:
-    """A server error response (Gemini shape ``{"error": {code, message, status}}``) → typed exception."""
+    """A server error response (Gemini shape ``{"error": {code, message, status}}``) → the typed exception
+    the library raises for that status (the codec's map, derived from ``omniembed.errors``)."""
     try:
-        err = response.json().get("error", {})
-        message = err.get("message") or response.text
-        status = err.get("status", "")
-    except (ValueError, AttributeError):
-        message, status = response.text, ""
-    cls = _STATUS_ERRORS.get(response.status_code, OmniEmbedError)
-    detail = f" {status}" if status else ""
-    return cls(f"omniembed server: {response.status_code}{detail}: {message}")
+        body = response.json()
+    except ValueError:
+        body = None
+    return codec.error_from_json(response.status_code, body, text=response.text)
 
 
-def content_to_json(content: Content) -> dict[str, Any]:
-    """One :class:`Content` → the Gemini REST JSON of a content (camelCase, standard base64)."""
+def sendable(content: Content) -> Content:
+    """The content as a server can take it: a local file (a path or ``file://`` URI) is read and sent
+    inline, since the server cannot read this machine's disk; ``files/…`` and URLs the server may resolve
+    stay references."""
     parts = []
     for part in content.parts:
-        if part.text is not None:
-            parts.append({"text": part.text})
-        elif part.inline_data is not None:
-            parts.append(_inline(part.inline_data.data, part.inline_data.mime_type))
-        elif part.file_data.file_uri.startswith(_SERVER_REFS):
-            # A file the server knows (uploaded with the Files API, or a URI it may resolve): pass it on.
-            ref = part.file_data
-            file_data = {"fileUri": ref.file_uri}
-            if ref.mime_type:
-                file_data["mimeType"] = ref.mime_type
-            parts.append({"fileData": file_data})
-        else:
-            # A local file: the server cannot read this machine's disk, so send the bytes.
-            ref = part.file_data
-            path = Path(ref.file_uri[len("file://") :] if ref.file_uri.startswith("file://") else ref.file_uri)
-            if not path.expanduser().is_file():
-                raise InvalidInput(f"no such file: {path}")
-            parts.append(_inline(path.expanduser().read_bytes(), ref.mime_type))
-    return {"parts": parts}
+        ref = part.file_data
+        if ref is None or ref.file_uri.startswith(_SERVER_REFS):
+            parts.append(part)
+            continue
+        path = Path(ref.file_uri[len("file://") :] if ref.file_uri.startswith("file://") else ref.file_uri)
+        if not path.expanduser().is_file():
+            raise InvalidInput(f"no such file: {path}")
+        parts.append(Part.from_bytes(path.expanduser().read_bytes(), ref.mime_type))
+    return Content(parts=parts, role=content.role)
 
 
 #: fileUri prefixes that name files on the server side, not on this machine.
 _SERVER_REFS = ("files/", "http://", "https://", "gs://")
-
-
-def _inline(data: bytes, mime_type: str | None) -> dict[str, Any]:
-    blob: dict[str, Any] = {"data": base64.b64encode(data).decode("ascii")}
-    # The server sniffs the real type from the bytes; a declared type is only a hint.
-    blob["mimeType"] = mime_type or "application/octet-stream"
-    return {"inlineData": blob}
 
 
 def image_part(image: Any) -> Part:

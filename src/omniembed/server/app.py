@@ -21,37 +21,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
+from typing import Callable, Sequence, Union
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..budget import DEFAULT_COST_MODEL, Budget, CancelToken, text_cost
 from ..engine import Engine
 from ..errors import OmniEmbedError
-from ..media.source import Limits
-from ..space import Profile
-from ..types import EmbeddingResult, EmbedRequest, TaskType
-from .batching import BatchingConfig, MicroBatcher
-from .catalog import ModelCatalog
+from . import files as files_api
+from . import gemini, ollama, openai, tei
+from .batching import MicroBatcher
 from .errors import ApiError, dialect_of, error_body, to_api_error
-from .files import FileStore, ServerFileResolver
-from .jobs import JobStore
-from .metrics import Metrics
-from .quota import KeyQuota
+from .files import upload_session_id
+from .openapi import install as install_openapi
+from .services import CALLER, RECEIVE, ServerConfig, Services, default_data_dir
 
-if TYPE_CHECKING:
-    from .gemini import RequestBudget
-
-__all__ = ["ServerConfig", "Services", "create_app", "RouterLike"]
+__all__ = ["ServerConfig", "Services", "create_app", "RouterLike", "default_data_dir"]
 
 log = logging.getLogger("omniembed.server")
 access_log = logging.getLogger("omniembed.server.access")
@@ -60,11 +50,6 @@ RouterLike = Union[APIRouter, Callable[["Services"], APIRouter]]
 
 _OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/health")
 
-#: Set by the ASGI guard for the handler's task: who is calling (API key, or client address without
-#: keys) and the ASGI ``receive`` (to notice a client that goes away while its request is computed).
-_CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("omniembed_caller", default="anonymous")
-_RECEIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("omniembed_receive", default=None)
-_HOW_TO_RAISE = "raise it with omniembed serve --max-request-cpu-s, or send the work as an async batch job"
 _GEMINI_ONLY_V1 = ("/v1/files", "/v1/batches", "/upload/v1/files", "/download/v1/files")
 
 
@@ -81,201 +66,6 @@ def gemini_v1_alias(path: str, headers: dict[str, str], query: bytes) -> str | N
     speaks_gemini = "x-goog-api-key" in headers or "x-goog-api-client" in headers or any(
         p.startswith(b"key=") for p in query.split(b"&"))
     return path.replace("/v1/", "/v1beta/", 1) if gemini_only or (shared and speaks_gemini) else None
-
-
-def default_data_dir() -> Path:
-    import os
-
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "omniembed" / "server"
-
-
-@dataclass
-class ServerConfig:
-    """Everything ``omniembed serve`` can set. The defaults are safe on a laptop."""
-
-    profile: str = "lite"
-    api_keys: tuple[str, ...] = ()  # empty: no authentication (bind to 127.0.0.1 then)
-    data_dir: Path = field(default_factory=default_data_dir)  # uploaded files and batch jobs (SQLite)
-    store: Path | None = None  # an index store for the search page (omniembed serve --store)
-    allow_file_roots: tuple[Path, ...] = ()  # local folders fileData may read; default: none
-    model_aliases: tuple[str, ...] = ()  # extra names answered by the profile, e.g. gemini-embedding-2
-    max_body_bytes: int = 64 * 1024**2  # JSON request bodies → 413 beyond
-    max_upload_bytes: int = 2 * 1024**3  # one uploaded file
-    max_parts: int = 2048  # parts (and requests) in one HTTP request → 400 beyond
-    limits: Limits = field(default_factory=Limits)  # decoded sizes, pixels, pages, durations per part
-    batching: BatchingConfig = field(default_factory=BatchingConfig)
-    job_chunk_size: int = 16  # batch-job items per engine call (and per committed transaction)
-    asr_options: dict[str, Any] = field(default_factory=dict)  # speech recognition, e.g. {"languages": ["en", "de"]}
-    run_jobs: bool = True
-    warm: bool = True  # load the text encoder at startup, in the background
-    max_request_cpu_s: float = 3600.0  # estimated CPU seconds one request may cost → 413 beyond (0: no limit)
-    key_cpu_per_minute: float = 0.0  # estimated CPU seconds per API key per minute → 429 beyond (0: no limit)
-    isolate: bool = True  # heavy requests (media, long text) run in worker processes with hard limits
-    worker_timeout_s: float = 600.0  # one request inside a worker → killed, 400 beyond
-    worker_memory_bytes: int = 3 * 1024**3  # resident memory of one worker → killed, 413 beyond
-    worker_nice: int = 10  # CPU priority of workers below the server's (short requests stay fast)
-
-
-class Services:
-    """What handlers share: config, engine, batcher, files, jobs, metrics. ``app.state.services``."""
-
-    def __init__(self, config: ServerConfig, engine: Engine | None = None):
-        self.config = config
-        data = Path(config.data_dir).expanduser()
-        data.mkdir(parents=True, exist_ok=True)
-        self.files = FileStore(data / "files", max_bytes=config.max_upload_bytes, limits=config.limits)
-        self.resolver = ServerFileResolver(self.files, config.allow_file_roots)
-        self.engine = engine or Engine(config.profile, limits=config.limits, file_resolver=self.resolver,
-                                       asr_options=config.asr_options)
-        self.engine.file_resolver = self.resolver  # whoever built the engine, fileData goes through us
-        self.profile: Profile = self.engine.profile
-        self.catalog = ModelCatalog(self.profile, tuple(config.model_aliases), config.limits)
-        self.jobs = JobStore(data / "jobs.sqlite3", self.files, chunk_size=config.job_chunk_size)
-        self.metrics = Metrics()
-        self.quota = KeyQuota(config.key_cpu_per_minute)
-        self.workers = None
-        if config.isolate:
-            from ..workers import WorkerLimits, WorkerPool
-
-            self.workers = WorkerPool(
-                dict(profile=self.profile.id, limits=config.limits, asr_options=config.asr_options),
-                size=config.batching.workers,
-                limits=WorkerLimits(time_s=config.worker_timeout_s, memory_bytes=config.worker_memory_bytes,
-                                   nice=config.worker_nice),
-            )
-        self._callers: dict[int, str] = {}  # id(request) → caller, for heavy requests in flight
-        self.batcher: MicroBatcher | None = None
-        self.ready = threading.Event()
-        self.warm_error: str | None = None
-
-    # --- embedding ------------------------------------------------------------------------------
-    def _budget(self, caller: str | None = None) -> Budget:
-        on_charge = (lambda s: self.quota.debit(caller, s)) if caller and self.quota.enabled else None
-        return Budget(self.config.max_request_cpu_s, how_to_raise=_HOW_TO_RAISE, on_charge=on_charge)
-
-    def _run(self, request: EmbedRequest, cancel: CancelToken | None = None) -> list[EmbeddingResult]:
-        """The light lane: short text, in this process. Each request was checked against the per-request
-        limit and debited from its caller's quota when it was queued; a merged batch is not re-checked."""
-        if not self.ready.is_set() and self.config.warm:
-            self.ready.wait(600)  # the warm-up thread is loading the encoder: do not load it twice
-        return self.engine.embed(request, cancel=cancel)
-
-    def _run_heavy(self, request: EmbedRequest, cancel: CancelToken) -> list[EmbeddingResult]:
-        """The heavy lane: media and long text, in a worker process with hard limits (or here without)."""
-        budget = self._budget(self._callers.pop(id(request), None))
-        if self.workers is None:
-            return self.engine.embed(request, cancel=cancel, budget=budget)
-        # fileData is resolved (and access-checked) here; the worker only opens what we resolved
-        sources = {p.file_data.file_uri: self.resolver(p.file_data, self.config.limits)
-                   for c in request.contents for p in c.parts if p.file_data is not None}
-        try:
-            return self.workers.run(request, cancel, sources=sources, budget=budget)
-        finally:
-            self.metrics.worker_restarts.set(self.workers.restarts)
-
-    async def embed(self, request: EmbedRequest, timeout: float | None = None) -> list[EmbeddingResult]:
-        """Embed through the batching queue (one result per content, in order).
-
-        Before queueing: the text's estimated cost is checked against the per-request limit (413) and the
-        caller's quota (429). While waiting: a client that disconnects cancels the work."""
-        if self.batcher is None:
-            raise ApiError(503, "the server is starting or stopping", headers={"Retry-After": "2"})
-        caller = _CALLER.get()
-        cost = text_cost(request)
-        self._budget().charge(cost, "the request's text")  # 413 now, before it is queued
-        estimate = DEFAULT_COST_MODEL.seconds(cost)
-        self.quota.check(caller, estimate)
-        if self.batcher.is_heavy(request):
-            self._callers[id(request)] = caller  # debited as the worker charges it
-        else:
-            self.quota.debit(caller, estimate)
-        gone = asyncio.Event()
-        watcher = _watch_disconnect(_RECEIVE.get(), gone)
-        try:
-            return await self.batcher.submit(request, timeout, disconnected=gone)
-        except ApiError as exc:
-            if exc.http_status in (499, 504):
-                self.metrics.cancelled.inc()
-            raise
-        finally:
-            self._callers.pop(id(request), None)
-            if watcher is not None:
-                watcher.cancel()
-
-    async def embed_many(self, requests: list[EmbedRequest]) -> list[list[EmbeddingResult]]:
-        """Several requests, possibly with different options; requests sharing options are queued as one."""
-        groups: dict[tuple, list[int]] = {}
-        for i, r in enumerate(requests):
-            key = (TaskType.parse(r.task_type), r.output_dimensionality, r.title)
-            groups.setdefault(key, []).append(i)
-        merged = [
-            EmbedRequest([c for i in idxs for c in requests[i].contents], task_type=key[0],
-                         output_dimensionality=key[1], title=key[2])
-            for key, idxs in groups.items()
-        ]
-        results = await asyncio.gather(*(self.embed(m) for m in merged))
-        out: list[list[EmbeddingResult]] = [[] for _ in requests]
-        for idxs, res in zip(groups.values(), results):
-            pos = 0
-            for i in idxs:
-                n = len(requests[i].contents)
-                out[i] = res[pos : pos + n]
-                pos += n
-        return out
-
-    def budget(self) -> "RequestBudget":
-        """A fresh per-HTTP-request budget (parts count, inline bytes)."""
-        from .gemini import RequestBudget
-
-        return RequestBudget(self.config.max_parts, self.config.limits.max_inline_bytes)
-
-    async def read_json(self, request: Request) -> Any:
-        body = await request.body()
-        if not body.strip():
-            raise ApiError(400, "the request body is empty; send JSON")
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise ApiError(400, f"malformed JSON: {exc}") from None
-
-    # --- lifecycle ------------------------------------------------------------------------------
-    def warm_up(self) -> None:
-        try:
-            t0 = time.perf_counter()
-            self.engine.embed(_warm_request())
-            log.info(json.dumps({"event": "ready", "profile": self.profile.id,
-                                 "load_s": round(time.perf_counter() - t0, 3)}))
-        except Exception as exc:  # noqa: BLE001 - reported by /readyz
-            self.warm_error = f"{type(exc).__name__}: {exc}"
-            log.exception("warm-up failed")
-        finally:
-            self.ready.set()
-
-
-def _watch_disconnect(receive, gone: asyncio.Event) -> asyncio.Task | None:
-    """Set ``gone`` when the client disconnects (the request body has been read by then, so the next ASGI
-    message is ``http.disconnect``, or nothing until the response is sent)."""
-    if receive is None:
-        return None
-
-    async def watch():
-        try:
-            for _ in range(4):  # the body is read: only a disconnect (or the response's end) comes next
-                msg = await receive()
-                if msg.get("type") == "http.disconnect":
-                    gone.set()
-                    return
-        except Exception:  # noqa: BLE001 - a transport that cannot tell: never cancel on its account
-            return
-
-    return asyncio.get_running_loop().create_task(watch())
-
-
-def _warm_request() -> EmbedRequest:
-    from ..types import Content, Part
-
-    return EmbedRequest([Content(parts=[Part(text="warm up")])])
 
 
 class _Guard:
@@ -333,8 +123,8 @@ class _Guard:
             client = scope.get("client") or ("local", 0)
             # a quota is per API key when keys are required, per client address otherwise
             key = self._key(scope, headers) if self.keys else None
-            _CALLER.set(f"key {hash(key) & 0xFFFFFFFF:08x}" if key else f"client {client[0]}")
-            _RECEIVE.set(receive)
+            CALLER.set(f"key {hash(key) & 0xFFFFFFFF:08x}" if key else f"client {client[0]}")
+            RECEIVE.set(receive)
             await self.app(scope, receive, send_wrapped)
         except Exception as exc:  # auth, size, and anything a handler did not expect
             err = to_api_error(exc)
@@ -355,8 +145,6 @@ class _Guard:
             }))
 
     def _open_upload(self, scope) -> bool:
-        from .files import upload_session_id
-
         upload_id = upload_session_id(scope.get("query_string", b""))
         return upload_id is not None and self.services.files.has_session(upload_id)
 
@@ -458,28 +246,21 @@ def create_app(
             threading.Thread(target=services.warm_up, name="omniembed-warm", daemon=True).start()
         else:
             services.ready.set()
-        if config.run_jobs:
-            from .gemini import make_job_processor
-
-            process = make_job_processor(services)
-
-            def counted(items: list[dict]) -> list[dict]:
-                out = process(items)
-                services.metrics.job_items.inc(len(items))
-                return out
-
-            services.jobs.start(counted)
+        services.loop = asyncio.get_running_loop()
+        if config.run_jobs:  # batch-job items go through the same queue, lanes and workers as live requests
+            services.jobs.start(gemini.job_processor(services))
         log.info(json.dumps({"event": "start", "profile": services.profile.id, "data_dir": str(config.data_dir),
                              "auth": bool(config.api_keys), "batching": config.batching.__dict__}))
         try:
             yield
         finally:
             log.info(json.dumps({"event": "stopping", "queued": services.batcher.queue_depth}))
+            # the job thread first: its chunk in progress still needs the queue (unfinished jobs resume)
+            await asyncio.get_running_loop().run_in_executor(None, services.jobs.stop)
             await services.batcher.close()  # finish queued and in-flight work
             services.batcher = None
             if services.workers is not None:
                 await asyncio.get_running_loop().run_in_executor(None, services.workers.close)
-            await asyncio.get_running_loop().run_in_executor(None, services.jobs.stop)
             log.info(json.dumps({"event": "stopped"}))
 
     app = FastAPI(
@@ -529,21 +310,15 @@ def create_app(
     async def metrics() -> Response:
         return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    from . import files as files_mod
-    from . import gemini, openai
-
     app.include_router(gemini.create_router(services))
     app.include_router(openai.create_router(services))
-    app.include_router(files_mod.create_router(services))
-    from . import ollama, tei  # other servers' wire formats: their clients switch by changing a URL
-
+    app.include_router(files_api.create_router(services.files))
+    # other servers' wire formats: their clients switch by changing a URL
     app.include_router(tei.create_router(services))
     app.include_router(ollama.create_router(services))
     for extra in extra_routers:
         app.include_router(extra if isinstance(extra, APIRouter) else extra(services))
 
-    from .openapi import install as _openapi  # published request/response schemas and the API-key scheme
-
-    _openapi(app, auth=bool(config.api_keys), open_paths=_OPEN_PATHS)
+    install_openapi(app, auth=bool(config.api_keys), open_paths=_OPEN_PATHS)  # schemas and the API-key scheme
     app.add_middleware(_Guard, services=services)
     return app

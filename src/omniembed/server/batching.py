@@ -35,15 +35,17 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+import math
+from typing import Callable, Sequence
 
 from ..budget import CancelToken, estimate_text_tokens
-from ..errors import OmniEmbedError, RequestCancelled
-from ..types import EmbeddingResult, EmbedRequest
+from ..errors import InvalidInput, OmniEmbedError, RequestCancelled
+from ..types import EmbeddingResult, EmbedRequest, TaskType
 from .errors import ApiError
 from .throughput import ThroughputMeter
 
-__all__ = ["BatchingConfig", "MicroBatcher", "run_grouped", "is_heavy_request"]
+__all__ = ["BatchingConfig", "MicroBatcher", "run_grouped", "group_requests", "merge_requests", "split_results",
+           "is_heavy_request"]
 
 log = logging.getLogger("omniembed.server")
 
@@ -145,7 +147,8 @@ class MicroBatcher:
         """Queue a request and wait for its results (one per content, in order).
 
         ``disconnected`` (set by the transport when the client goes away) cancels the work as a timeout
-        does: at the next unit boundary, or before it starts.
+        does: at the next unit boundary, or before it starts. ``timeout=math.inf``: no deadline (batch-job
+        items, which are resumable and have no caller waiting on a socket).
         """
         if self._closing:
             raise ApiError(503, "the server is shutting down")
@@ -159,7 +162,8 @@ class MicroBatcher:
                 headers={"Retry-After": str(wait)},
             )
         timeout = self.config.request_timeout_s if timeout is None else timeout
-        token = CancelToken.with_timeout(timeout)
+        wait_s = None if math.isinf(timeout) else timeout
+        token = CancelToken.with_timeout(wait_s)
         fut = asyncio.get_running_loop().create_future()
         item = _Item(request, fut, size, token)
         if self.is_heavy(request):
@@ -173,7 +177,7 @@ class MicroBatcher:
         if disconnected is not None:
             waiters.append(asyncio.ensure_future(disconnected.wait()))
         try:
-            done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waiters, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the handler was cancelled: do not compute for nobody
             self._cancel(item, "the client went away")
             raise
@@ -297,6 +301,44 @@ class MicroBatcher:
         return run_grouped(lambda r: runner(r, token), requests)
 
 
+def group_requests(requests: Sequence[EmbedRequest]) -> list[list[int]]:
+    """Indexes of the requests that may share one engine call: same (task type, output size, title).
+
+    The ONE grouping rule of the server: the light lane's batches (:func:`run_grouped`) and a multi-request
+    HTTP call (``Services.embed_many``) both group with it, and merge / split with :func:`merge_requests`
+    and :func:`split_results`."""
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(requests):
+        key = (_task_key(r.task_type), r.output_dimensionality, r.title)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def _task_key(task: object) -> object:
+    try:
+        return TaskType.parse(task)  # type: ignore[arg-type]
+    except InvalidInput:  # the engine reports it, on the request that carries it
+        return task
+
+
+def merge_requests(requests: Sequence[EmbedRequest], idxs: Sequence[int]) -> EmbedRequest:
+    """One request holding the contents of ``requests[i]`` for ``i`` in ``idxs`` (one group), in order."""
+    first = requests[idxs[0]]
+    return EmbedRequest(contents=[c for i in idxs for c in requests[i].contents], task_type=first.task_type,
+                        output_dimensionality=first.output_dimensionality, title=first.title)
+
+
+def split_results(results: Sequence[EmbeddingResult], requests: Sequence[EmbedRequest],
+                  idxs: Sequence[int]) -> list[list[EmbeddingResult]]:
+    """The merged call's results back per request of the group (one result per content, in order)."""
+    out, pos = [], 0
+    for i in idxs:
+        n = len(requests[i].contents)
+        out.append(list(results[pos : pos + n]))
+        pos += n
+    return out
+
+
 def run_grouped(
     run: Callable[[EmbedRequest], list[EmbeddingResult]], requests: list[EmbedRequest]
 ) -> list[list[EmbeddingResult] | BaseException]:
@@ -306,21 +348,10 @@ def run_grouped(
     of that group is re-run alone so one caller's bad input never fails the others.
     """
     outcomes: list[list[EmbeddingResult] | BaseException | None] = [None] * len(requests)
-    groups: dict[tuple, list[int]] = {}
-    for i, r in enumerate(requests):
-        key = (getattr(r.task_type, "value", r.task_type), r.output_dimensionality, r.title)
-        groups.setdefault(key, []).append(i)
-    for idxs in groups.values():
-        first = requests[idxs[0]]
+    for idxs in group_requests(requests):
         if len(idxs) > 1:
-            merged = EmbedRequest(
-                contents=[c for i in idxs for c in requests[i].contents],
-                task_type=first.task_type,
-                output_dimensionality=first.output_dimensionality,
-                title=first.title,
-            )
             try:
-                results = run(merged)
+                results = run(merge_requests(requests, idxs))
             except RequestCancelled as exc:  # nobody waits for this group any more: do not re-run it
                 for i in idxs:
                     outcomes[i] = exc
@@ -328,11 +359,8 @@ def run_grouped(
             except Exception:
                 pass  # someone's bad input: fall through and run each alone
             else:
-                pos = 0
-                for i in idxs:
-                    n = len(requests[i].contents)
-                    outcomes[i] = results[pos : pos + n]
-                    pos += n
+                for i, res in zip(idxs, split_results(results, requests, idxs)):
+                    outcomes[i] = res
                 continue
         for i in idxs:
             outcomes[i] = _safe(run, requests[i])

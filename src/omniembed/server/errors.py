@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidInput, OmniEmbedError
+from ..wire.gemini import GEMINI_STATUS, error_to_json
 
 __all__ = [
     "ApiError",
@@ -29,26 +30,6 @@ __all__ = [
     "dialect_of",
     "error_body",
 ]
-
-#: HTTP code → google.rpc status name (what Google's API and the google-genai SDK report).
-GEMINI_STATUS: dict[int, str] = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "UNIMPLEMENTED",
-    408: "DEADLINE_EXCEEDED",
-    409: "FAILED_PRECONDITION",
-    413: "INVALID_ARGUMENT",  # google.rpc has no "too large"; Google answers INVALID_ARGUMENT
-    415: "INVALID_ARGUMENT",
-    422: "INVALID_ARGUMENT",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 
 _OPENAI_TYPE: dict[int, str] = {
     401: "authentication_error",
@@ -90,13 +71,7 @@ def to_api_error(exc: BaseException) -> ApiError:
 
 
 def gemini_body(err: ApiError) -> dict[str, Any]:
-    return {
-        "error": {
-            "code": err.http_status,
-            "message": err.message,
-            "status": GEMINI_STATUS.get(err.http_status, "UNKNOWN" if err.http_status < 500 else "INTERNAL"),
-        }
-    }
+    return error_to_json(err.http_status, err.message)
 
 
 def openai_body(err: ApiError) -> dict[str, Any]:

@@ -369,10 +369,10 @@ class ServerFileResolver:
 
 
 # --- routes ----------------------------------------------------------------------------------------
-def create_router(services) -> APIRouter:
-    """``/upload/v1beta/files`` (resumable protocol and one-shot), ``/v1beta/files[/ID]``, downloads."""
+def create_router(store: FileStore) -> APIRouter:
+    """``/upload/v1beta/files`` (resumable protocol and one-shot), ``/v1beta/files[/ID]``, downloads.
+    The routes need only the store, so this module sits below ``services`` (no cycle to dodge)."""
     r = APIRouter()
-    store: FileStore = services.files
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")

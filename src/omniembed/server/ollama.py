@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..types import EmbedRequest, TaskType
 from .errors import ApiError
+from .services import Services
 from .tei import text_contents
-
-if TYPE_CHECKING:
-    from .app import Services
 
 __all__ = ["create_router"]
 
@@ -36,7 +34,7 @@ def _model_name(body: dict) -> str:
     return name.strip()
 
 
-def create_router(services: "Services") -> APIRouter:
+def create_router(services: Services) -> APIRouter:
     r = APIRouter(tags=["Ollama"])
     catalog = services.catalog
 

@@ -26,18 +26,16 @@ text encoder saw (text, OCR text and transcripts included).
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..types import Blob, Content, EmbedRequest, FileData, Part, TaskType
+from ..wire.gemini import RequestBudget, decode_base64
 from .errors import ApiError
-from .gemini import RequestBudget, decode_base64
-
-if TYPE_CHECKING:
-    from .app import Services
+from .services import Services
 
 __all__ = ["parse_input", "create_router", "encode_vector"]
 
@@ -130,7 +128,7 @@ def encode_vector(vec: np.ndarray, fmt: str) -> list[float] | str:
     return vec.tolist()
 
 
-def create_router(services: "Services") -> APIRouter:
+def create_router(services: Services) -> APIRouter:
     r = APIRouter()
     catalog = services.catalog
 

@@ -14,16 +14,14 @@ long texts are chunked and pooled, never truncated. Errors: ``{"error": "…", "
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..types import Content, EmbedRequest, Part, TaskType
 from .errors import ApiError
-
-if TYPE_CHECKING:
-    from .app import Services
+from .services import Services
 
 __all__ = ["create_router", "text_contents", "task_for_prompt"]
 
@@ -58,7 +56,7 @@ def task_for_prompt(name: Any) -> TaskType:
     return _PROMPTS.get(key) or TaskType.parse(key)
 
 
-def create_router(services: "Services") -> APIRouter:
+def create_router(services: Services) -> APIRouter:
     r = APIRouter(tags=["Hugging Face TEI"])
 
     async def embed(request: Request) -> JSONResponse:
