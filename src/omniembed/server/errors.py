@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidInput, OmniEmbedError
+from ..errors import FileAccessDenied, OmniEmbedError
 from ..wire.gemini import GEMINI_STATUS, error_to_json
 
 __all__ = [
     "ApiError",
-    "FileAccessDenied",
+    "FileAccessDenied",  # defined in omniembed.errors; importable here as before
     "GEMINI_STATUS",
     "to_api_error",
     "gemini_body",
@@ -50,12 +50,6 @@ class ApiError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}
-
-
-class FileAccessDenied(InvalidInput):
-    """A ``fileData`` reference names something the server is not allowed to read."""
-
-    http_status = 403
 
 
 def to_api_error(exc: BaseException) -> ApiError:
