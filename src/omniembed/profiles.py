@@ -207,3 +207,25 @@ def _from_directory(path: Path) -> Profile:
 
 
 register_profile(LITE, "lite", "default")
+
+
+def _dummy_encoders() -> "Encoders":
+    from .encoders.base import Encoders
+    from .encoders.dummy import HashTextEncoder
+
+    return Encoders(text=HashTextEncoder(384))
+
+
+#: The test profile (``--profile dummy``, like Infinity's dummy model): hashed bag-of-words text vectors,
+#: deterministic and loaded instantly, for tests of the wire formats, the server and batching that do
+#: not measure quality. Media still go through the lite pipelines (OCR, ASR); only the text encoder is
+#: fake. Its vectors mean nothing: a store refuses to mix them with another profile's, as always.
+DUMMY = Profile(
+    id="omniembed-dummy-1",
+    native_dim=384,
+    version="1",
+    description="Test profile: deterministic hashed bag-of-words vectors, no model (not for retrieval).",
+    encoders=_dummy_encoders,
+)
+
+register_profile(DUMMY, "dummy")
