@@ -20,6 +20,14 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
+def dummy_embedder():
+    """The dummy profile in-process (encoders/dummy.py): what a ``ServerProcess(..., dummy=True)`` computes."""
+    from omniembed import Embedder
+
+    return Embedder("dummy")
+
+
+@pytest.fixture(scope="session")
 def fixtures() -> Path:
     return FIXTURES
 

@@ -16,6 +16,16 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).with_name("omniembed")
 
 
+#: ``omniembed serve`` arguments for the dummy profile (omniembed/encoders/dummy.py): no model loads in
+#: the server or its workers, vectors are deterministic (hashed words), and the names tests use are its
+#: aliases. For tests of the wire, the server and its limits, where the model's quality is not the point.
+DUMMY = ("--profile", "dummy", "--model-alias", "omniembed-lite", "--model-alias", "omniembed-lite-1")
+DUMMY_PROFILE = "omniembed-dummy-1"
+#: Environment that makes the dummy encoder take this long per token (sleeping, not computing), for
+#: tests that need work to be in progress: queues that fill, jobs killed mid-way.
+SLOW_ENV = "OMNIEMBED_DUMMY_SECONDS_PER_TOKEN"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -23,13 +33,18 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``with ServerProcess(data_dir, "--api-key", "k") as srv: srv.url``; stops with SIGTERM on exit."""
+    """``with ServerProcess(data_dir, "--api-key", "k") as srv: srv.url``; stops with SIGTERM on exit.
 
-    def __init__(self, data_dir: Path, *args: str, port: int | None = None, ready: bool = True):
+    ``dummy=True`` serves the dummy profile (:data:`DUMMY`); ``env`` adds environment variables."""
+
+    def __init__(self, data_dir: Path, *args: str, port: int | None = None, ready: bool = True,
+                 dummy: bool = False, env: dict[str, str] | None = None):
         self.data_dir = Path(data_dir)
+        self.dummy = dummy
+        self.env = dict(env or {})
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = list(args)
+        self.args = [*(DUMMY if dummy else ()), *args]
         self.wait_ready = ready
         self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir / f"server-{self.port}.log"
@@ -39,7 +54,7 @@ class ServerProcess:
         self._log = open(self.log_path, "ab")
         cmd = [str(CLI), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         deadline = time.monotonic() + 120
         path = "/readyz" if self.wait_ready else "/healthz"
         while time.monotonic() < deadline:

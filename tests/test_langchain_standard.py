@@ -1,5 +1,6 @@
 """LangChain's own standard test suite (``langchain-tests``) run against OmniEmbedEmbeddings, in-process and
-over a real ``omniembed serve``: what every LangChain embeddings integration is expected to pass."""
+over a real ``omniembed serve``: what every LangChain embeddings integration is expected to pass. In-process
+runs the real model; the server runs the dummy profile (the suite checks shapes and types, not quality)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ KEY = "lc-standard-key"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with ServerProcess(tmp_path_factory.mktemp("lc-std"), "--api-key", KEY) as srv:
+    with ServerProcess(tmp_path_factory.mktemp("lc-std"), "--api-key", KEY, dummy=True) as srv:
         yield srv
 
 

@@ -1,4 +1,5 @@
-"""Hostile and malformed requests get 4xx in the dialect's error shape, and the server keeps serving."""
+"""Hostile and malformed requests get 4xx in the dialect's error shape, and the server keeps serving.
+The server runs the dummy profile: no model loads, the decoders and limits are the real ones."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def allowed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, allowed):
     args = ["--max-body-mb", "2", "--max-queue", "8", "--workers", "1", "--allow-files", str(allowed)]
-    with ServerProcess(tmp_path_factory.mktemp("hostile"), *args) as srv:
+    with ServerProcess(tmp_path_factory.mktemp("hostile"), *args, dummy=True) as srv:
         yield srv
 
 

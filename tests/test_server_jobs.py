@@ -1,5 +1,8 @@
 """Async batch jobs: SQLite persistence, resumption after SIGKILL with nothing lost or duplicated,
-cancellation, JSONL file in → file out, clean shutdown that finishes in-flight requests."""
+cancellation, JSONL file in → file out, clean shutdown that finishes in-flight requests.
+
+The servers run the dummy profile slowed to ~5 ms a token (:data:`SLOW`): jobs take seconds, so a kill,
+a cancel or a SIGTERM lands mid-way, and no model loads in any of the five server processes."""
 
 from __future__ import annotations
 
@@ -11,10 +14,13 @@ import time
 import httpx
 import numpy as np
 
-from server_harness import ServerProcess
+from server_harness import SLOW_ENV, ServerProcess
 
 CREATE = "/v1beta/models/omniembed-lite:asyncBatchEmbedContent"
 WORDS = ["river", "granite", "violin", "orbit", "harvest", "lantern", "glacier", "compiler", "saffron", "tundra"]
+
+
+SLOW = {SLOW_ENV: "0.005"}
 
 
 def _texts(n: int) -> list[str]:
@@ -42,10 +48,10 @@ def _stats(job: dict) -> dict:
     return {k: int(v) for k, v in job["metadata"]["batchStats"].items()}
 
 
-def test_sigkill_mid_job_resumes_without_loss_or_duplicates(tmp_path, embedder):
+def test_sigkill_mid_job_resumes_without_loss_or_duplicates(tmp_path, dummy_embedder):
     data = tmp_path / "data"
     texts = _texts(24)
-    srv = ServerProcess(data, "--job-chunk-size", "2").start()
+    srv = ServerProcess(data, "--job-chunk-size", "2", dummy=True, env=SLOW).start()
     try:
         with httpx.Client(base_url=srv.url, timeout=60) as http:
             job = http.post(CREATE, json=_job_body(texts, outputDimensionality=256)).json()
@@ -59,7 +65,7 @@ def test_sigkill_mid_job_resumes_without_loss_or_duplicates(tmp_path, embedder):
     done_before = _stats(mid)["successfulRequestCount"]
     assert mid["metadata"]["state"] == "BATCH_STATE_RUNNING" and done_before < 24
 
-    with ServerProcess(data, "--job-chunk-size", "2") as srv2, httpx.Client(base_url=srv2.url, timeout=60) as http:
+    with ServerProcess(data, "--job-chunk-size", "2", dummy=True, env=SLOW) as srv2, httpx.Client(base_url=srv2.url, timeout=60) as http:
         job = _wait(http, name, lambda j: j["metadata"]["state"] in ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED"))
     assert job["metadata"]["state"] == "BATCH_STATE_SUCCEEDED" and job["done"] is True
     assert _stats(job) == {"requestCount": 24, "successfulRequestCount": 24, "failedRequestCount": 0,
@@ -68,7 +74,7 @@ def test_sigkill_mid_job_resumes_without_loss_or_duplicates(tmp_path, embedder):
     assert len(out) == 24
     assert [o["metadata"]["i"] for o in out] == list(range(24))  # order kept, each exactly once
     got = np.array([o["response"]["embedding"]["values"] for o in out], dtype=np.float32)
-    want = embedder.embed(texts, output_dimensionality=256)
+    want = dummy_embedder.embed(texts, output_dimensionality=256)
     assert np.min(np.sum(got * want, axis=1)) > 0.999  # each result is its own item's vector
     with sqlite3.connect(data / "jobs.sqlite3") as db:
         rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT idx), SUM(state='DONE') FROM items").fetchone()
@@ -76,7 +82,7 @@ def test_sigkill_mid_job_resumes_without_loss_or_duplicates(tmp_path, embedder):
 
 
 def test_cancel_file_input_and_errors_per_item(tmp_path):
-    with ServerProcess(tmp_path / "data", "--job-chunk-size", "2") as srv, \
+    with ServerProcess(tmp_path / "data", "--job-chunk-size", "2", dummy=True, env=SLOW) as srv, \
             httpx.Client(base_url=srv.url, timeout=60) as http:
         # cancel: the state is final, results computed so far are kept, the rest marked cancelled
         job = http.post(CREATE, json=_job_body(_texts(60))).json()
@@ -121,7 +127,7 @@ def test_cancel_file_input_and_errors_per_item(tmp_path):
 
 
 def test_sigterm_finishes_in_flight_requests(tmp_path):
-    srv = ServerProcess(tmp_path / "data", "--workers", "1").start()
+    srv = ServerProcess(tmp_path / "data", "--workers", "1", dummy=True, env=SLOW).start()
     text = " ".join(["A long paragraph about the migration of birds across the northern sea."] * 20)
     results: list[int] = []
 

@@ -17,7 +17,7 @@ from omniembed.integrations._backend import retry_after_seconds
 from omniembed.integrations.langchain import OmniEmbedEmbeddings
 from omniembed.server.throughput import ThroughputMeter
 
-from server_harness import ServerProcess
+from server_harness import SLOW_ENV, ServerProcess
 
 KEY = "retry-key"
 LONG = " ".join(["The committee reviewed the quarterly budget, the travel policy and the hiring plan."] * 4)
@@ -25,8 +25,9 @@ LONG = " ".join(["The committee reviewed the quarterly budget, the travel policy
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    # the dummy profile, slowed to ~0.5 s per request of 4 contents (what e5 takes): the queue fills
     with ServerProcess(tmp_path_factory.mktemp("busy"), "--api-key", KEY, "--workers", "1", "--max-queue", "4",
-                       "--max-batch-size", "4") as srv:
+                       "--max-batch-size", "4", dummy=True, env={SLOW_ENV: "0.002"}) as srv:
         yield srv
 
 
@@ -74,13 +75,13 @@ def test_a_full_queue_says_how_long_to_wait(server):
         assert 1 <= wait <= 300 and r.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
 
 
-def test_langchain_adapter_waits_out_429_over_one_connection_pool(server, embedder):
+def test_langchain_adapter_waits_out_429_over_one_connection_pool(server, dummy_embedder):
     lc = OmniEmbedEmbeddings(base_url=server.url, api_key=KEY)
     batches = [_texts(f"worker{i}") for i in range(6)]
     with ThreadPoolExecutor(6) as pool:  # 6 callers × 4 contents against a queue of 4
         results = list(pool.map(lc.embed_documents, batches))
     assert [len(r) for r in results] == [4] * 6
-    ref = embedder.embed(batches[3])
+    ref = dummy_embedder.embed(batches[3])
     assert all(float(np.dot(a, b)) > 0.999 for a, b in zip(results[3], ref))
     assert lc.backend.retries > 0  # some calls met a 429 and came back after Retry-After
     client = lc.backend.client

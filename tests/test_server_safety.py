@@ -1,6 +1,7 @@
 """Regression tests for issue 11's server failures: keyless uploads, uploads held in memory, negative and
 inconsistent declared lengths, raw codec messages for lone surrogates, and a 413 that some clients
-never saw. One real server subprocess with an API key."""
+never saw. One real server subprocess with an API key, on the dummy profile (no model: what is tested is
+the server around it)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ UPLOAD = "/upload/v1beta/files"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     args = ["--api-key", KEY, "--max-body-mb", "2", "--max-upload-mb", "512", "--workers", "1"]
-    with ServerProcess(tmp_path_factory.mktemp("safety"), *args) as srv:
+    with ServerProcess(tmp_path_factory.mktemp("safety"), *args, dummy=True) as srv:
         yield srv
 
 
