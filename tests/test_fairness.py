@@ -128,7 +128,7 @@ def test_timeout_cancels_the_work_and_frees_the_slot(embedder):
     assert after[0].vector.shape == (384,)
 
 
-# --- the real server -------------------------------------------------------------------------------
+# --- the real server (on the dummy profile: the workers, limits and decoders are the point) --------
 def _inline(data: bytes, mime: str = "text/plain") -> dict:
     return {"content": {"parts": [{"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode()}}]}}
 
@@ -138,7 +138,7 @@ def server(tmp_path_factory):
     os.environ[TEST_HOOK_ENV] = "1"  # inherited by the server and its workers
     try:
         srv = ServerProcess(tmp_path_factory.mktemp("fair"), "--worker-timeout", "20", "--worker-memory-mb", "900",
-                            "--max-request-cpu-s", "5", "--timeout", "300", "--workers", "1").start()
+                            "--max-request-cpu-s", "5", "--timeout", "300", "--workers", "1", dummy=True).start()
     finally:
         del os.environ[TEST_HOOK_ENV]
     yield srv
@@ -215,7 +215,8 @@ def test_client_that_disconnects_cancels_its_work(server):
 
 
 def test_per_key_quota_is_429_with_retry_after(tmp_path):
-    with ServerProcess(tmp_path, "--api-key", "k1", "--api-key", "k2", "--key-cpu-per-minute", "1", "--no-isolate") as srv:
+    with ServerProcess(tmp_path, "--api-key", "k1", "--api-key", "k2", "--key-cpu-per-minute", "1", "--no-isolate",
+                       dummy=True) as srv:
         h = {"x-goog-api-key": "k1"}
         # ~2,000 tokens ≈ 6 s estimated: served (the bucket is full), leaving the key ~5 s in debt, which a
         # refill of 1 s a minute takes 5 minutes to repay: every request until then is refused

@@ -63,7 +63,9 @@ def test_library(embedder, cases):
 # --- the server: Gemini and OpenAI dialects, inline and uploaded -----------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with ServerProcess(tmp_path_factory.mktemp("hostile-srv"), "--workers", "1", "--max-body-mb", "8") as srv:
+    # the dummy profile: the decoders, limits and workers are the real ones; no text model is loaded
+    with ServerProcess(tmp_path_factory.mktemp("hostile-srv"), "--workers", "1", "--max-body-mb", "8",
+                       dummy=True) as srv:
         yield srv
 
 

@@ -1,6 +1,6 @@
 """No import cycles in ``src/omniembed`` (issue 12): read with ``ast``, no module is imported.
 
-What counts (decided here, documented in docs/engine.md "Layers"):
+What counts (decided here, documented in docs/server.md "Code layout"):
 
 * **module-level imports fail on a cycle** — every ``import`` / ``from … import`` that runs when the module
   is loaded, including those under ``if TYPE_CHECKING:``: a cycle kept only for type hints is still two

@@ -1,4 +1,5 @@
-"""The micro-batching queue, in process, around the real engine: merging, error attribution,
+"""The micro-batching queue, in process, around a real engine on the dummy profile (no model: the queue is
+the point, not the vectors): merging, error attribution,
 429 on a full queue, 504 on timeouts, and the order of results."""
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ class Recorder:
         return self.engine.embed(request, cancel=cancel)
 
 
-def test_concurrent_requests_merge_by_options_and_keep_order(embedder):
-    rec = Recorder(embedder.engine, delay=0.2)  # the first call holds the worker while the rest queue up
+def test_concurrent_requests_merge_by_options_and_keep_order(dummy_embedder):
+    rec = Recorder(dummy_embedder.engine, delay=0.2)  # the first call holds the worker while the rest queue up
 
     async def main():
         b = MicroBatcher(rec, BatchingConfig(max_batch_size=64, workers=1))
@@ -49,7 +50,7 @@ def test_concurrent_requests_merge_by_options_and_keep_order(embedder):
         return texts, out
 
     texts, out = asyncio.run(main())
-    ref = embedder.embed(texts)
+    ref = dummy_embedder.embed(texts)
     for res, want in zip(out[:12], ref):
         assert len(res) == 1 and float(res[0].vector @ want) > 0.999
     assert out[12][0].vector.shape == (128,)
@@ -57,8 +58,8 @@ def test_concurrent_requests_merge_by_options_and_keep_order(embedder):
     assert sum(rec.calls) == 13
 
 
-def test_bad_request_fails_alone(embedder):
-    rec = Recorder(embedder.engine, delay=0.2)
+def test_bad_request_fails_alone(dummy_embedder):
+    rec = Recorder(dummy_embedder.engine, delay=0.2)
 
     async def main():
         b = MicroBatcher(rec, BatchingConfig(workers=1))
@@ -73,8 +74,8 @@ def test_bad_request_fails_alone(embedder):
     assert res[3].__class__.__name__ == "InvalidInput"
 
 
-def test_full_queue_is_429_and_timeout_is_504(embedder):
-    rec = Recorder(embedder.engine, delay=0.5)
+def test_full_queue_is_429_and_timeout_is_504(dummy_embedder):
+    rec = Recorder(dummy_embedder.engine, delay=0.5)
 
     async def main():
         b = MicroBatcher(rec, BatchingConfig(workers=1, max_queue=3, max_batch_size=1))
@@ -98,8 +99,8 @@ def test_full_queue_is_429_and_timeout_is_504(embedder):
     assert len(rec.calls) == 5  # the timed-out request was dropped before it ran
 
 
-def test_close_finishes_queued_work(embedder):
-    rec = Recorder(embedder.engine, delay=0.05)
+def test_close_finishes_queued_work(dummy_embedder):
+    rec = Recorder(dummy_embedder.engine, delay=0.05)
 
     async def main():
         b = MicroBatcher(rec, BatchingConfig(workers=1, max_batch_size=2))
@@ -113,4 +114,4 @@ def test_close_finishes_queued_work(embedder):
 
     results, closed = asyncio.run(main())
     assert len(results) == 6 and closed.http_status == 503
-    assert np.allclose(results[0][0].vector, embedder.embed("text 0")[0], atol=1e-4)
+    assert np.allclose(results[0][0].vector, dummy_embedder.embed("text 0")[0], atol=1e-4)

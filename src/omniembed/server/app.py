@@ -3,12 +3,14 @@
 >>> from omniembed.server.app import ServerConfig, create_app
 >>> app = create_app(ServerConfig(api_keys=("secret",)))      # then: uvicorn.run(app)
 
-Layers: a request enters an ASGI middleware (request id, API key, body-size limit, access log,
-metrics), a dialect router translates its JSON into :class:`omniembed.types.EmbedRequest`, the
-:class:`~omniembed.server.batching.MicroBatcher` merges concurrent requests and runs the synchronous
-engine in worker threads, and the router renders the results in its dialect. Errors from any layer are
-rendered in the dialect of the path (``/v1/…`` OpenAI, everything else Gemini). Gemini requests sent to
-Google's stable ``/v1`` (google-genai ≥ 3 does by default) are recognised (:func:`gemini_v1_alias`) and
+Layers (each imports only from those below it; see ``server/services.py``): this module is the
+composition root — an ASGI middleware (request id, API key, body-size limit, access log, metrics), error
+rendering in the dialect of the path (``/v1/…`` OpenAI, TEI's and Ollama's paths theirs, everything else
+Gemini) and :func:`create_app`. The dialect routers (``gemini``, ``openai``, ``tei``, ``ollama``) translate
+JSON into :class:`omniembed.types.EmbedRequest` (Gemini's through the codec :mod:`omniembed.wire.gemini`),
+:class:`~omniembed.server.services.Services` queues it on the
+:class:`~omniembed.server.batching.MicroBatcher`, and the router renders the results. Gemini requests sent
+to Google's stable ``/v1`` (google-genai ≥ 3 does by default) are recognised (:func:`gemini_v1_alias`) and
 served by the ``/v1beta`` routes.
 
 Extending the app (the search page of ``omniembed serve --store`` does this): pass ``extra_routers``, each

@@ -26,7 +26,7 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import quote
 
 import anyio
@@ -37,6 +37,9 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import OmniEmbedError
 from ..media.preview import thumbnail_png
 from ..store import Store, file_id_for, open_store
+
+if TYPE_CHECKING:  # for the annotation only: the page also runs without the API server (create_search_app)
+    from .services import Services
 
 __all__ = ["create_router", "create_search_app", "PREFIX"]
 
@@ -165,8 +168,8 @@ def _hit_json(hit, prefix: str) -> dict[str, Any]:
     return d
 
 
-def create_router(store: Store | str | os.PathLike[str], services=None, *, prefix: str = PREFIX,
-                  embedder=None) -> APIRouter:
+def create_router(store: Store | str | os.PathLike[str], services: Services | None = None, *,
+                  prefix: str = PREFIX, embedder=None) -> APIRouter:
     """The search page and its JSON API over ``store`` (a :class:`~omniembed.store.Store` or a store
     spec such as a LanceDB folder). With ``services`` (the API server's), queries are embedded through
     the server's batching queue; otherwise through an :class:`omniembed.Embedder` of the store's profile."""
