@@ -167,6 +167,23 @@ def test_hanging_decoder_is_killed_and_the_server_answers_the_next_request(serve
     assert httpx.post(server.url + URL, json={"content": {"parts": [{"text": "hi"}]}}, timeout=60).status_code == 200
 
 
+def test_batch_job_items_run_in_the_worker_pool(server):
+    """A job item whose decoder hangs is killed by --worker-timeout like a live request (batch jobs once
+    called the engine in the server's own job thread: no worker, no limit, the job thread hung)."""
+    items = [_inline(b"OMNIEMBED-TEST-HANG inside a batch job"), _inline(b"a plain text file in the same job"),
+             {"content": {"parts": [{"text": "and a short text"}]}}]
+    body = {"batch": {"inputConfig": {"requests": {"requests": [{"request": r} for r in items]}}}}
+    job = httpx.post(server.url + "/v1beta/models/omniembed-lite:asyncBatchEmbedContent", json=body, timeout=60).json()
+    deadline = time.monotonic() + 180
+    while not job.get("done") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = httpx.get(f"{server.url}/v1beta/{job['name']}", timeout=60).json()
+    assert job["metadata"]["state"] == "BATCH_STATE_SUCCEEDED", job
+    out = job["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
+    assert out[0]["error"]["code"] == 400 and "--worker-timeout" in out[0]["error"]["message"]
+    assert [len(o["response"]["embedding"]["values"]) for o in out[1:]] == [384, 384]
+
+
 def test_ballooning_decoder_is_killed_with_413(server):
     r = httpx.post(server.url + URL, json=_inline(b"OMNIEMBED-TEST-BALLOON"), timeout=120)
     assert r.status_code == 413, r.text
