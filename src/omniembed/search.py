@@ -67,7 +67,7 @@ class SearchHit:
 
     @property
     def locator(self) -> str:
-        """``p.3``, ``00:12–00:20`` or ``''`` (the same labels as :meth:`omniembed.Piece.locator`)."""
+        """``p.3``, ``0:12–0:20`` or ``''`` (the same labels as :meth:`omniembed.Piece.locator`)."""
         return Piece(np.zeros(0), self.modality, "", page=self.page, start_s=self.start_s, end_s=self.end_s).locator()
 
     def to_dict(self) -> dict:
