@@ -302,14 +302,14 @@ class MicroBatcher:
 
 
 def group_requests(requests: Sequence[EmbedRequest]) -> list[list[int]]:
-    """Indexes of the requests that may share one engine call: same (task type, output size, title).
+    """Indexes of the requests that may share one engine call: same (task type, output size, title, fine).
 
     The ONE grouping rule of the server: the light lane's batches (:func:`run_grouped`) and a multi-request
     HTTP call (``Services.embed_many``) both group with it, and merge / split with :func:`merge_requests`
     and :func:`split_results`."""
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(requests):
-        key = (_task_key(r.task_type), r.output_dimensionality, r.title)
+        key = (_task_key(r.task_type), r.output_dimensionality, r.title, r.fine)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
 
@@ -325,7 +325,7 @@ def merge_requests(requests: Sequence[EmbedRequest], idxs: Sequence[int]) -> Emb
     """One request holding the contents of ``requests[i]`` for ``i`` in ``idxs`` (one group), in order."""
     first = requests[idxs[0]]
     return EmbedRequest(contents=[c for i in idxs for c in requests[i].contents], task_type=first.task_type,
-                        output_dimensionality=first.output_dimensionality, title=first.title)
+                        output_dimensionality=first.output_dimensionality, title=first.title, fine=first.fine)
 
 
 def split_results(results: Sequence[EmbeddingResult], requests: Sequence[EmbedRequest],
@@ -342,7 +342,7 @@ def split_results(results: Sequence[EmbeddingResult], requests: Sequence[EmbedRe
 def run_grouped(
     run: Callable[[EmbedRequest], list[EmbeddingResult]], requests: list[EmbedRequest]
 ) -> list[list[EmbeddingResult] | BaseException]:
-    """Run requests as few engine calls as possible: one per (task type, output size, title) group.
+    """Run requests as few engine calls as possible: one per :func:`group_requests` group.
 
     Returns, per request, its results or the exception it caused: when a merged call fails, each request
     of that group is re-run alone so one caller's bad input never fails the others.
