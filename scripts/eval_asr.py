@@ -5,7 +5,7 @@
     .venv/bin/python scripts/eval_asr.py --opts '{"vad": false}' --show
     .venv/bin/python scripts/eval_asr.py --batch 16     # clips transcribed together, as Embedder.embed(list)
 
-Runs omniembed's own audio pipeline (``media.audio.transcribe``: streaming decode, VAD, Whisper) on every
+Runs omniembed's own audio pipeline (``media.speech.transcribe``: streaming decode, VAD, Whisper) on every
 D3 clip with the given ``asr_options`` and compares the main reading's transcript with
 ``meta.transcript`` ("unsure" counts clips whose identification was unsure, so they were also read in
 another language, ``lid_keep="all"``). Retrieval numbers

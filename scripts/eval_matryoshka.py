@@ -19,7 +19,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from omniembed.encoders.e5 import get_e5  # noqa: E402
 from omniembed.space import Space, get_profile, normalize  # noqa: E402
 
 SIZES = (128, 192, 256, 384)
@@ -41,8 +40,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval-dev")
     args = ap.parse_args()
-    enc = get_e5()
-    space = Space(get_profile("lite"))
+    lite = get_profile("lite")
+    enc = lite.load_encoders().text
+    space = Space(lite)
     rows = {}
     for task_dir in sorted((args.eval_dir / "tasks").glob("d1-xling-*")):
         queries, corpus = load(task_dir)

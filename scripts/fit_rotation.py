@@ -109,9 +109,9 @@ def main() -> None:
     texts = texts[: args.max_texts]
     print(f"fitting on {len(texts):,} texts ({len(banned):,} eval strings excluded)", flush=True)
 
-    from omniembed.encoders.e5 import get_e5
+    from omniembed.profiles import get_profile
 
-    enc = get_e5()
+    enc = get_profile("lite").load_encoders().text  # the rotation belongs to the lite profile's text encoder
     chunks = []
     step = 2048
     for mode in ("query", "passage"):

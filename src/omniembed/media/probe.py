@@ -55,7 +55,7 @@ def _image(src: MediaSource) -> Cost:
 
 
 def _media(src: MediaSource, limits: Limits) -> Cost:
-    from .audio import open_container
+    from .av import open_container
 
     c = open_container(src)
     try:
