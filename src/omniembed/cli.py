@@ -263,15 +263,16 @@ def embed(
 
 def _check_profile_dims(profile: str, dims: Optional[int]) -> None:
     """A wrong --profile or --dims is a usage error (exit 2), found before any model loads."""
-    from .space import MIN_DIMENSIONALITY, get_profile
+    from .space import get_profile
 
     try:
-        native = get_profile(profile).native_dim
+        p = get_profile(profile)
     except InvalidInput as exc:
         _usage(f"--profile: {exc}")
-    if dims is not None and not MIN_DIMENSIONALITY <= dims <= native:
+    low, native = p.min_dimensionality, p.native_dim
+    if dims is not None and not low <= dims <= native:
         _usage(f"--dims: output_dimensionality {dims} is out of range: profile {profile} accepts "
-               f"{MIN_DIMENSIONALITY} to {native}")
+               f"{low} to {native}")
 
 
 def _embed_with_progress(emb, items: list, task_type: str, dims: Optional[int], progress: Optional[bool]) -> list:

@@ -50,6 +50,17 @@ class Profile:
     rotation_file: str | None = None  # package data file with μ and R (Matryoshka)
     encoders: Callable[[], "Encoders"] | None = field(default=None, compare=False, repr=False)
     source: str | None = None
+    #: the smallest output size the space serves (None: the usual floor, 128). A Matryoshka-trained model
+    #: says its own (jina-clip-v2: 64); a model with neither MRL training nor a fitted rotation serves
+    #: only its native size (min_dim = native_dim), because cutting its raw vector keeps arbitrary axes
+    min_dim: int | None = None
+
+    @property
+    def min_dimensionality(self) -> int:
+        """The smallest ``output_dimensionality`` this profile accepts."""
+        if self.min_dim is not None:
+            return min(int(self.min_dim), self.native_dim)
+        return min(MIN_DIMENSIONALITY, self.native_dim)
 
     @property
     def model_name(self) -> str:
@@ -93,6 +104,7 @@ class Profile:
 
 
 _LOCK = threading.RLock()
+MIN_DIMENSIONALITY = 128  # the usual floor of output sizes (Gemini's), for profiles that do not say
 
 
 def _lite_encoders() -> "Encoders":
@@ -207,3 +219,13 @@ def _from_directory(path: Path) -> Profile:
 
 
 register_profile(LITE, "lite", "default")
+
+
+def _register_builtin_families() -> None:
+    """Model-directory families that ship with omniembed (each registers itself; no weights load here)."""
+    from .encoders import joint_profile
+
+    joint_profile.register()
+
+
+_register_builtin_families()
