@@ -188,6 +188,10 @@ def get_profile(name: "str | os.PathLike[str] | Profile") -> Profile:
     if found is not None:
         return found
     path = Path(key).expanduser()
+    if key and not path.is_dir():  # a known model pulled into the models home (omniembed models pull)
+        from .models import resolve
+
+        path = Path(resolve(key))
     if key and path.is_dir():
         return _from_directory(path.resolve())
     fams = f"; or a model directory ({', '.join(families())})" if _FAMILIES else ""
