@@ -107,3 +107,19 @@ def test_serve_both_dialects_with_a_model_directory(folder, tmp_path):
         assert r.status_code == 400 and "error" in r.json()
         r = httpx.post(f"{srv.url}/v1/embeddings", json={"model": "omniembed-lite", "input": "x"}, timeout=60)
         assert r.status_code in (400, 404)
+
+
+def test_video_frames_go_through_the_image_tower(tmp_path):
+    """Each window gets a ``native`` piece (the mean of its distinct frames' image vectors) beside its OCR
+    text, with the window's start and end."""
+    from media_gen import ffmpeg, slide_video
+
+    emb = Embedder(profile=str(JINA))
+    slides = slide_video(tmp_path / "slides.mp4", [(0, 3, "INVOICE 4471"), (3, 6, "ROUTER RESET")], 6)
+    moving = tmp_path / "pattern.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=4", "-pix_fmt", "yuv420p", str(moving))
+    res_slides, res_moving = emb.embed_detailed([slides, moving])
+    assert {p.source for p in res_slides.pieces} == {"ocr", "native"}
+    native = [p for p in res_moving.pieces if p.source == "native"]
+    assert native and all(p.start_s is not None and p.end_s is not None for p in native)
+    assert float(res_slides.vector @ res_moving.vector) < 0.999
