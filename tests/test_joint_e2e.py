@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from media_factory import text_image, text_pdf
+from media_factory import scanned_pdf, text_image, text_pdf
 from omniembed import Embedder
 from omniembed.errors import ProfileMismatch
 from omniembed.indexer import Indexer
@@ -123,3 +123,13 @@ def test_video_frames_go_through_the_image_tower(tmp_path):
     native = [p for p in res_moving.pieces if p.source == "native"]
     assert native and all(p.start_s is not None and p.end_s is not None for p in native)
     assert float(res_slides.vector @ res_moving.vector) < 0.999
+
+
+def test_scanned_pdf_pages_are_seen_as_page_images(tmp_path):
+    """A page without a text layer is embedded as a picture (fused with its OCR text); text pages are not."""
+    emb = Embedder(profile=str(JINA))
+    scan = scanned_pdf(tmp_path / "scan.pdf", ["Quarterly invoice total", "Router reset procedure"])
+    typed = text_pdf(tmp_path / "typed.pdf", [["How do I reset the router to factory settings? " * 3]])
+    res_scan, res_typed = emb.embed_detailed([scan, typed])
+    assert [(p.source, p.page) for p in res_scan.pieces] == [("native", 1)]
+    assert {p.source for p in res_typed.pieces} == {"text-layer"}
