@@ -1,9 +1,13 @@
 """Build tiny random-weight image-text models in the layouts published on model hubs, plus reference vectors.
 
-Run with a Python that has torch, transformers, onnx and onnxruntime (NOT omniembed's runtime or CI
-environment, which never has torch):
+Run with a Python that has torch, transformers, onnx, onnxruntime, open-clip-torch and torchvision (NOT
+omniembed's runtime or CI environment, which never has torch). Here open-clip-torch and torchvision sit
+in their own folder, so that the shared torch environment's transformers does not import a torchvision
+whose C ops do not match its CPU torch:
 
-    /path/to/venv-with-torch/bin/python scripts/make_tiny_models.py [--out tests/fixtures/tiny_models]
+    pip install --no-deps --target /work/venv-torch-vision torchvision==0.28.0 open-clip-torch==3.3.0
+    PYTHONPATH=/work/venv-torch-vision /work/venv-torch/bin/python scripts/make_tiny_models.py \
+        [--out tests/fixtures/tiny_models]
 
 Why: no image-text weights can be downloaded here, so omniembed's ONNX encoders are proven on tiny
 models of the same architectures instead. For every family this script
@@ -21,6 +25,10 @@ models of the same architectures instead. For every family this script
    (``AutoTokenizer`` / ``Siglip2Tokenizer``), transformers' PIL image processors
    (``CLIPImageProcessorPil``, ``SiglipImageProcessorPil``), open_clip's ``image_transform`` (what
    jina-clip-v2's own ``JinaCLIPImageProcessor`` wraps) and the PyTorch forward pass.
+
+The tokenizers' trainers break ties between equally frequent merges in hash order, so two runs give
+slightly different vocabularies (and so different reference vectors); each run's files are consistent
+with each other, which is all the tests need.
 
 jina-clip-v2's modelling code lives in its hub repository (custom code, not in transformers) and cannot
 be fetched here, so its tiny model is a stand-in with the published export's exact interface (inputs
