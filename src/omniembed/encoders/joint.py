@@ -267,9 +267,7 @@ class JointTextEncoder:
         return self.model.max_tokens
 
     def encode(self, texts: list[str], mode: str) -> np.ndarray:
-        parts = [self.model.encode_text(texts[i : i + self.batch_size], mode)
-                 for i in range(0, len(texts), self.batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
+        return _in_batches(lambda b: self.model.encode_text(b, mode), texts, self.batch_size, self.dim)
 
     def token_count(self, text: str, mode: str = "passage") -> int:
         return self.model.token_count(text, mode)
@@ -290,9 +288,13 @@ class JointImageEncoder:
         return self.model.dim
 
     def encode_images(self, images: list) -> np.ndarray:
-        parts = [self.model.encode_images(images[i : i + self.batch_size])
-                 for i in range(0, len(images), self.batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
+        return _in_batches(self.model.encode_images, images, self.batch_size, self.dim)
+
+
+def _in_batches(encode, items: list, size: int, dim: int) -> np.ndarray:
+    """``encode`` over slices of at most ``size`` items (bounded memory), results stacked in order."""
+    parts = [encode(items[i : i + size]) for i in range(0, len(items), size)]
+    return np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
