@@ -62,6 +62,9 @@ def test_index_search_mixed_folder_and_profile_guards(folder, tmp_path):
     assert hits[0]["path"].endswith("landscape.png") and hits[0]["score"] > 0.99
     r = cli("search", "--store", str(store_dir), "--profile", str(JINA), "reset the router", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)
+    # zero-shot labels in the joint space (the tiny model's labels are arbitrary; the command runs)
+    r = cli("cluster", "--store", str(store_dir), "--profile", str(JINA), "--labels", "photo,document", "--json")
+    assert r.returncode == 0, r.stderr.decode()
     # without --profile the store's id is all there is: a clear error naming what to pass
     r = cli("search", "--store", str(store_dir), "router")
     assert r.returncode == 3 and b"--profile DIR" in r.stderr
@@ -133,3 +136,23 @@ def test_scanned_pdf_pages_are_seen_as_page_images(tmp_path):
     res_scan, res_typed = emb.embed_detailed([scan, typed])
     assert [(p.source, p.page) for p in res_scan.pieces] == [("native", 1)]
     assert {p.source for p in res_typed.pieces} == {"text-layer"}
+
+
+def test_models_list_and_pull_without_a_hub(tmp_path):
+    """pull fails fast with a clear message when the hub is unreachable (here: always); a model copied into
+    the models home is listed with its profile and found by its known name."""
+    import time
+
+    home = tmp_path / "models"
+    shutil.copytree(ROOT / "clip", home / "clip-vit-base-patch32")
+    env = {"OMNIEMBED_MODELS_DIR": str(home), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    t0 = time.monotonic()
+    r = cli("models", "pull", "jina-clip-v2", env=env)
+    assert r.returncode == 4 and b"cannot reach the model hub" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 30
+    assert cli("models", "pull", "no-such-model", env=env).returncode == 3
+    r = cli("models", "list", "--json", env=env)
+    listed = json.loads(r.stdout)["installed"]
+    assert [(m["name"], m["ok"], m["dims"]) for m in listed] == [("clip-vit-base-patch32", True, 24)]
+    r = cli("embed", "--profile", "clip-vit-base-patch32", "a photo of a cat", env=env)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["profile"] == listed[0]["profile"]

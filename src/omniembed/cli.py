@@ -568,6 +568,8 @@ def cluster(
     type_: Optional[List[str]] = typer.Option(None, "--type", "-t", help="Only these types (repeatable)."),
     labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels: classify files zero-shot instead."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="The store's profile (default: the one it "
+                                          "records); a model-directory profile needs its directory here."),
 ) -> None:
     """Group the indexed files and name the groups from their snippets (or classify with --labels)."""
     import dataclasses
@@ -576,7 +578,7 @@ def cluster(
     from .search import Searcher
 
     try:
-        searcher = Searcher(store)
+        searcher = Searcher(store, profile=profile)
         if labels:
             names = [x.strip() for x in labels.split(",") if x.strip()]
             files = [r for r in searcher.store.records("file") if not type_ or r.modality in type_]
