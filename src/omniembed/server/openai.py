@@ -68,7 +68,7 @@ def _item_part(item: Any, where: str, budget: RequestBudget) -> Part:
     kind = item.get("type")
     if kind == "text" and isinstance(item.get("text"), str):
         return _item_part(item["text"], where, budget)
-    if kind in url_items():  # image_url, audio_url, video_url, document_url, media_url: the modality table
+    if isinstance(kind, str) and kind in url_items():  # image_url, audio_url, video_url, document_url, media_url
         inner = item.get(kind)
         url = inner.get("url") if isinstance(inner, dict) else inner
         return _data_url(url, f"{where}.{kind}", budget)
