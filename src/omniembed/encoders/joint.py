@@ -7,7 +7,8 @@ return raw-space unit vectors; the profile's space (``space.Space``) truncates f
 renormalises.
 
 Why each step is the way it is (the model cards and reference code; proven on tiny models against
-transformers' PyTorch forward, tests/test_joint_models.py):
+transformers' PyTorch forward, tests/test_joint_models.py: token ids identical, probed pixels identical,
+vectors within 4.1e-7 for every family, the test allowing 1e-4):
 
 * Tokenisation is the directory's ``tokenizer.json`` run by the ``tokenizers`` library — the same Rust
   code transformers' fast tokenizers use — with the family's truncation and padding rule applied here,
