@@ -65,8 +65,19 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    device: Optional[str] = typer.Option(None, "--device", envvar="OMNIEMBED_DEVICE",
+                                         help="Where model-directory profiles run: cpu (default), auto, cuda, "
+                                         "rocm, directml, coreml (GPU ones need onnxruntime-gpu or the like)."),
 ) -> None:
     """Open, offline multimodal embeddings: text, images, PDFs, audio and video in one vector space."""
+    if device:
+        from .encoders.joint import providers_for
+
+        try:
+            providers_for(device)  # an unknown or unavailable device is a usage error before any work
+        except OmniEmbedError as exc:
+            _usage(f"--device: {exc}")
+        os.environ["OMNIEMBED_DEVICE"] = device  # read where sessions are made, also in worker processes
 
 
 def exit_code(exc: BaseException) -> ExitCode:
@@ -193,7 +204,7 @@ def embed(
     dims: Optional[int] = typer.Option(None, "--dims", "-d", help="Output size, 128..384 (Matryoshka)."),
     matrix: bool = typer.Option(False, "--matrix", "-m", help="Print a cosine-similarity table instead of vectors."),
     detailed: bool = typer.Option(False, "--detailed", help="JSON with pieces (pages, seconds, text) too."),
-    profile: str = typer.Option("lite", "--profile", help="Embedding profile."),
+    profile: str = typer.Option("lite", "--profile", help="Embedding profile: lite, or an image-text model directory (CLIP, SigLIP, jina-clip-v2 ONNX export; see docs/profiles.md)."),
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
     as_text: bool = typer.Option(False, "--text", help="Embed every argument as text, even one naming a file."),
@@ -263,15 +274,16 @@ def embed(
 
 def _check_profile_dims(profile: str, dims: Optional[int]) -> None:
     """A wrong --profile or --dims is a usage error (exit 2), found before any model loads."""
-    from .space import MIN_DIMENSIONALITY, get_profile
+    from .space import get_profile
 
     try:
-        native = get_profile(profile).native_dim
+        p = get_profile(profile)
     except InvalidInput as exc:
         _usage(f"--profile: {exc}")
-    if dims is not None and not MIN_DIMENSIONALITY <= dims <= native:
+    low, native = p.min_dimensionality, p.native_dim
+    if dims is not None and not low <= dims <= native:
         _usage(f"--dims: output_dimensionality {dims} is out of range: profile {profile} accepts "
-               f"{MIN_DIMENSIONALITY} to {native}")
+               f"{low} to {native}")
 
 
 def _embed_with_progress(emb, items: list, task_type: str, dims: Optional[int], progress: Optional[bool]) -> list:
@@ -301,7 +313,7 @@ def serve(
         help="Require this key (x-goog-api-key, ?key= or Authorization: Bearer). Repeat for several."),
     store: Optional[Path] = typer.Option(None, "--store", help="Index store to serve the search page over."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Uploaded files and batch jobs (SQLite)."),
-    profile: str = typer.Option("lite", "--profile", help="Embedding profile."),
+    profile: str = typer.Option("lite", "--profile", help="Embedding profile: lite, or an image-text model directory (CLIP, SigLIP, jina-clip-v2 ONNX export; see docs/profiles.md)."),
     model_alias: Optional[List[str]] = typer.Option(
         None, "--model-alias", help="Extra model name answered by the profile, e.g. gemini-embedding-2."),
     allow_files: Optional[List[Path]] = typer.Option(
@@ -428,7 +440,7 @@ def index(
     store: Optional[str] = typer.Option(None, "--store", "-s", help=_STORE_HELP + " Default: .omniembed/store."),
     backend: Optional[str] = typer.Option(None, "--backend", help="lancedb (default) or qdrant, for a new store."),
     dims: Optional[int] = typer.Option(None, "--dims", "-d", help="Vector size, 128..384 (fixed per store)."),
-    profile: str = typer.Option("lite", "--profile", help="Embedding profile (fixed per store)."),
+    profile: str = typer.Option("lite", "--profile", help="Embedding profile, fixed per store: lite, or an image-text model directory (docs/profiles.md)."),
     progress: bool = typer.Option(True, "--progress/--quiet", help="Show progress (a bar on a terminal)."),
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
@@ -483,7 +495,7 @@ def search(
     store: Optional[str] = typer.Option(None, "--store", "-s", help=_STORE_HELP),
     k: int = typer.Option(10, "-k", "--top", help="How many results."),
     type_: Optional[List[str]] = typer.Option(None, "--type", "-t", help="Only pdf, image, audio, video or text (repeatable)."),
-    image: Optional[Path] = typer.Option(None, "--image", help="Query by an image (its text, in the lite profile)."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Query by an image (its text in lite; the picture itself in an image-text profile)."),
     audio: Optional[Path] = typer.Option(None, "--audio", help="Query by a recording (what is said, in lite)."),
     file: Optional[Path] = typer.Option(None, "--file", help="Query by any file (PDF, video, text...)."),
     chunks: bool = typer.Option(False, "--chunks", help="List matching passages (several per file) instead of files."),
@@ -492,6 +504,8 @@ def search(
                                        "exact names, codes, numbers) or hybrid (both, fused). Default: hybrid."),
     keyword_weight: float = typer.Option(1.0, "--keyword-weight", help="Weight of the keyword list in hybrid "
                                          "fusion (the dense list weighs 1)."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="The store's profile (default: the one it "
+                                          "records); a model-directory profile needs its directory here."),
 ) -> None:
     """Search an indexed folder; hits point into the media (PDF page, start-end seconds)."""
     from .search import Searcher
@@ -501,7 +515,7 @@ def search(
         _usage("give exactly one of: QUERY text, --image PATH, --audio PATH or --file PATH")
     q = given[0] if isinstance(given[0], str) else Path(given[0])
     try:
-        searcher = Searcher(store)
+        searcher = Searcher(store, profile=profile)
         hits = searcher.search(q, k=k, modalities=type_, chunks=chunks, mode=mode, weights=(1.0, keyword_weight))
     except OmniEmbedError as exc:
         _fail(exc)
@@ -554,6 +568,8 @@ def cluster(
     type_: Optional[List[str]] = typer.Option(None, "--type", "-t", help="Only these types (repeatable)."),
     labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels: classify files zero-shot instead."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="The store's profile (default: the one it "
+                                          "records); a model-directory profile needs its directory here."),
 ) -> None:
     """Group the indexed files and name the groups from their snippets (or classify with --labels)."""
     import dataclasses
@@ -562,7 +578,7 @@ def cluster(
     from .search import Searcher
 
     try:
-        searcher = Searcher(store)
+        searcher = Searcher(store, profile=profile)
         if labels:
             names = [x.strip() for x in labels.split(",") if x.strip()]
             files = [r for r in searcher.store.records("file") if not type_ or r.modality in type_]
@@ -597,6 +613,50 @@ def cluster(
         console.print(f"[bold]group {g.id + 1}[/] · {escape(g.label)}  [dim]({g.size} files: {kinds})[/]")
         for name, score in zip(g.members, g.scores):
             console.print(f"    {escape(name)}  [dim]{score:.3f}[/]", highlight=False)
+
+
+models_app = typer.Typer(help="Image-text models for --profile: list what is installed, pull a known one.",
+                          no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Model directories installed in the models home (OMNIEMBED_MODELS_DIR), and the known models."""
+    from .models import KNOWN, installed, models_home
+
+    found = installed()
+    if as_json:
+        json.dump({"home": str(models_home()), "installed": found,
+                   "known": [{"name": m.name, "repo": m.repo, "family": m.family, "licence": m.licence}
+                             for m in KNOWN.values()]}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return
+    table = Table(title=f"installed in {models_home()}")
+    for col in ("name", "profile", "dims", "size"):
+        table.add_column(col)
+    for m in found:
+        table.add_row(m["name"], m["profile"] or f"[red]{m['error']}[/red]",
+                      f"{m['min_dims']}-{m['dims']}" if m["ok"] else "", f"{m['bytes'] / 1e6:,.0f} MB")
+    console.print(table)
+    known = Table(title="known models (omniembed models pull NAME)")
+    for col in ("name", "family", "licence", "hub repository"):
+        known.add_column(col)
+    for m in KNOWN.values():
+        known.add_row(m.name, m.family, m.licence, m.repo)
+    console.print(known)
+
+
+@models_app.command("pull")
+def models_pull(name: str = typer.Argument(..., help="A known model's name (see omniembed models list).")) -> None:
+    """Fetch a known model once (needs huggingface_hub and a reachable hub; embedding never downloads)."""
+    from .models import pull
+
+    try:
+        dest = pull(name)
+    except OmniEmbedError as exc:
+        _fail(exc)
+    console.print(f"installed {name} in {dest}; use --profile {name}")
 
 
 @app.command()

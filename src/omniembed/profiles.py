@@ -50,6 +50,17 @@ class Profile:
     rotation_file: str | None = None  # package data file with μ and R (Matryoshka)
     encoders: Callable[[], "Encoders"] | None = field(default=None, compare=False, repr=False)
     source: str | None = None
+    #: the smallest output size the space serves (None: the usual floor, 128). A Matryoshka-trained model
+    #: says its own (jina-clip-v2: 64); a model with neither MRL training nor a fitted rotation serves
+    #: only its native size (min_dim = native_dim), because cutting its raw vector keeps arbitrary axes
+    min_dim: int | None = None
+
+    @property
+    def min_dimensionality(self) -> int:
+        """The smallest ``output_dimensionality`` this profile accepts."""
+        if self.min_dim is not None:
+            return min(int(self.min_dim), self.native_dim)
+        return min(MIN_DIMENSIONALITY, self.native_dim)
 
     @property
     def model_name(self) -> str:
@@ -93,6 +104,7 @@ class Profile:
 
 
 _LOCK = threading.RLock()
+MIN_DIMENSIONALITY = 128  # the usual floor of output sizes (Gemini's), for profiles that do not say
 
 
 def _lite_encoders() -> "Encoders":
@@ -176,6 +188,10 @@ def get_profile(name: "str | os.PathLike[str] | Profile") -> Profile:
     if found is not None:
         return found
     path = Path(key).expanduser()
+    if key and not path.is_dir():  # a known model pulled into the models home (omniembed models pull)
+        from .models import resolve
+
+        path = Path(resolve(key))
     if key and path.is_dir():
         return _from_directory(path.resolve())
     fams = f"; or a model directory ({', '.join(families())})" if _FAMILIES else ""
@@ -229,3 +245,13 @@ DUMMY = Profile(
 )
 
 register_profile(DUMMY, "dummy")
+
+
+def _register_builtin_families() -> None:
+    """Model-directory families that ship with omniembed (each registers itself; no weights load here)."""
+    from .encoders import joint_profile
+
+    joint_profile.register()
+
+
+_register_builtin_families()

@@ -112,17 +112,28 @@ class Searcher:
     Args:
         store: a :class:`~omniembed.store.Store` or a store spec (see :func:`omniembed.store.open_store`).
         embedder: an :class:`omniembed.Embedder` of the store's profile (default: a new one).
+        profile: the profile to build that embedder from when none is given (default: the store's) —
+            a store indexed with a model-directory profile records its id, so pass the directory.
     """
 
-    def __init__(self, store: Store | str | os.PathLike[str] | None = None, embedder=None):
+    def __init__(self, store: Store | str | os.PathLike[str] | None = None, embedder=None, profile=None):
         from .store import open_store
 
         self.store = store if isinstance(store, Store) else open_store(store)
         self.info = self.store.require_info()
         if embedder is None:
             from .embedder import Embedder
+            from .errors import InvalidInput
 
-            embedder = Embedder(self.info.profile)
+            try:
+                embedder = Embedder(profile if profile is not None else self.info.profile)
+            except InvalidInput:
+                if profile is not None:
+                    raise
+                raise InvalidInput(
+                    f"the store at {self.info.location} holds vectors of {self.info.profile}, a profile made from "
+                    "a model directory: name that directory (--profile DIR, or Searcher(store, profile=DIR))"
+                ) from None
         if embedder.profile.id != self.info.profile:
             from .errors import ProfileMismatch
 

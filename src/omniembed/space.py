@@ -19,12 +19,12 @@ from importlib import resources
 import numpy as np
 
 from .errors import InvalidInput
-from .profiles import PROFILES, Profile, get_profile
+from .profiles import MIN_DIMENSIONALITY, PROFILES, Profile, get_profile
 from .types import TaskType
 
 __all__ = ["Profile", "PROFILES", "get_profile", "encoder_mode", "parse_task_prefix", "Space"]
 
-MIN_DIMENSIONALITY = 128
+__all__ += ["MIN_DIMENSIONALITY"]
 
 
 #: Task types whose texts e5 must see as queries ("query: " prefix). e5 was trained with "query: "
@@ -114,7 +114,7 @@ class Space:
             return native
         if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)):
             raise InvalidInput(f"output_dimensionality must be an integer, not {dims!r}")
-        low = min(MIN_DIMENSIONALITY, native)  # a profile smaller than the usual floor: its own size only
+        low = self.profile.min_dimensionality
         if not low <= int(dims) <= native:
             raise InvalidInput(
                 f"output_dimensionality {dims} is out of range: profile {self.profile.id} "

@@ -1,7 +1,9 @@
 """Images: safe decoding (bomb guard, EXIF orientation, first frame) and the lite pipeline (OCR).
 
 The lite profile has no image tower (no CLIP-like weights ship in any installable package), so it
-reads the text in the image. An image with no readable text still gets a vector, built from a plain
+reads the text in the image. A profile with an image tower (``ctx.encoders.image``: CLIP, SigLIP,
+jina-clip-v2 from a model directory) embeds the picture itself, fused with its OCR text
+(:data:`NATIVE_OCR_SHARE`). An image with no readable text still gets a vector, built from a plain
 description of its shape and colours, and the result says so (flag ``no_text``): it will match
 "a mostly blue picture" but not "a dog on a beach".
 """
@@ -145,10 +147,33 @@ def ocr_segments(img, ctx: MediaContext, modality: str, **where) -> list[Segment
     return [Segment(text=res.text, modality=modality, source="ocr", **where)]
 
 
+#: In a profile with an image tower, the share of a picture's vector that comes from the text OCR read
+#: in it: vector = normalize((1 − s)·image_tower(picture) + s·text_tower(OCR text)), s = 0.3 when OCR found
+#: text (else the image tower alone). Joint models read large text in pictures themselves; the OCR share
+#: makes small print (slides, screenshots, scans) findable by its words. A choice, not a measurement:
+#: no real image-text weights exist on this machine to tune it (docs/profiles.md).
+NATIVE_OCR_SHARE = 0.3
+
+
+def native_vector(img, ctx: MediaContext, modality: str, **where) -> Segment:
+    """One segment carrying the image tower's vector of ``img``, fused with its OCR text (if any)."""
+    enc = ctx.encoders
+    vec = enc.image.encode_images([img])[0]  # type: ignore[union-attr]
+    ocr = ocr_segments(img, ctx, modality)
+    text = ocr[0].text if ocr else ""
+    if text:
+        tv = enc.text.encode([text], "passage")[0]  # type: ignore[union-attr]
+        vec = (1.0 - NATIVE_OCR_SHARE) * vec + NATIVE_OCR_SHARE * tv
+        vec = vec / (np.linalg.norm(vec) or 1.0)
+    return Segment(text=text, modality=modality, source="native", vector=np.asarray(vec, np.float32), **where)
+
+
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     from ..encoders.ocr import OCR_MAX_SIDE
 
     img = load_image(src, ctx.limits, max_side=OCR_MAX_SIDE)
+    if ctx.encoders is not None and ctx.encoders.image is not None:
+        return Evidence("image", [native_vector(img, ctx, "image")])
     segments = ocr_segments(img, ctx, "image")
     if segments:
         return Evidence("image", segments)

@@ -1,4 +1,5 @@
-"""PDFs: the text layer page by page (pypdfium2); pages with little or no text are rendered and OCR'd.
+"""PDFs: the text layer page by page (pypdfium2); pages with little or no text are rendered and OCR'd
+(and, in a profile with an image tower, embedded as page images fused with that OCR text).
 
 Every page becomes one segment located by its 1-based page number, so search hits point at pages.
 There is no page cap beyond ``Limits.max_pdf_pages`` (a guard against hostile files, 5,000 by default).
@@ -11,7 +12,7 @@ import threading
 from ..errors import DecodeError, EncryptedDocument, MediaTooLarge
 from ..evidence import Evidence, MediaContext, Segment
 from ..encoders.ocr import OCR_MAX_SIDE
-from .image import ocr_segments
+from .image import native_vector, ocr_segments
 from .source import MediaSource
 
 __all__ = ["extract", "open_pdf", "render_page", "PDFIUM_LOCK", "MIN_TEXT_CHARS", "OCR_DPI"]
@@ -21,6 +22,10 @@ __all__ = ["extract", "open_pdf", "render_page", "PDFIUM_LOCK", "MIN_TEXT_CHARS"
 PDFIUM_LOCK = threading.RLock()
 
 MIN_TEXT_CHARS = 40  # a page whose text layer has fewer letters/digits is treated as scanned
+#: In an image-text profile such a page is embedded as a picture (``image.native_vector``). Fusion weighs a
+#: textless piece as 8 tokens × its weight; 32 makes a page image count like 256 tokens of text, half a
+#: full text chunk, so a scanned page neither vanishes beside text pages nor outweighs a page of prose.
+PAGE_IMAGE_WEIGHT = 32.0
 OCR_DPI = 200
 
 
@@ -65,6 +70,15 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
             if sum(c.isalnum() for c in text) < MIN_TEXT_CHARS:
                 img = render_page(page, OCR_DPI / 72.0, ctx.limits.max_pdf_render_pixels, src.name, i + 1,
                                   max_side=OCR_MAX_SIDE)
+                if img is not None and ctx.encoders is not None and ctx.encoders.image is not None:
+                    # an image-text profile sees the page (figures, photos, scans), fused with its OCR text
+                    seg = native_vector(img, ctx, "pdf", page=i + 1)
+                    seg.weight = PAGE_IMAGE_WEIGHT
+                    segments.append(seg)
+                    ocr_pages += bool(seg.text)
+                    if len(seg.text.strip()) > len(text.strip()):
+                        text = ""
+                    img = None
                 segs = ocr_segments(img, ctx, "pdf", page=i + 1) if img is not None else []
                 ocr_text = segs[0].text if segs else ""
                 if len(ocr_text.strip()) > len(text.strip()):

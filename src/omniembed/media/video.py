@@ -1,7 +1,8 @@
 """Video: keyframes → OCR and the sound track → ASR, in overlapping timestamped segments.
 
 Lite has no image tower, so it reads what a video shows (slides, captions, screen text) and hears
-what it says:
+what it says (a profile with an image tower also *sees* each distinct frame: per window one ``native``
+segment, the mean of its frames' image vectors, weighted as one more channel in ``_balance_channels``):
 
 1. **Keyframes.** The video stream is decoded with PyAV (non-reference frames skipped: they are never
    needed for a 1 s grid) and sampled every ``SAMPLE_EVERY_S`` second. A sampled frame whose 96×54
@@ -59,6 +60,7 @@ class Look:
     last_s: float
     thumb: np.ndarray
     text: str = ""
+    vector: np.ndarray | None = None  # the image tower's vector of the frame (profiles with one)
 
 
 def _thumb(frame) -> np.ndarray:
@@ -135,8 +137,13 @@ def sample_looks(src: MediaSource, container, stream, ctx: MediaContext) -> tupl
         if max(w, h) > MAX_OCR_SIDE:
             s = MAX_OCR_SIDE / max(w, h)
             frame = frame.reformat(width=int(w * s) // 2 * 2, height=int(h * s) // 2 * 2)
-        segs = ocr_segments(frame.to_ndarray(format="rgb24"), ctx, "video")
+        rgb = frame.to_ndarray(format="rgb24")
+        segs = ocr_segments(rgb, ctx, "video")
         look.text = segs[0].text if segs else ""
+        if ctx.encoders is not None and ctx.encoders.image is not None:  # an image-text profile sees the frame
+            from PIL import Image
+
+            look.vector = ctx.encoders.image.encode_images([Image.fromarray(rgb)])[0]
         if ctx.progress:
             ctx.progress(f"{src.name}: frames read to {clock(t)}")
     if decoded == 0:
@@ -179,7 +186,15 @@ def _balance_channels(segments: list[Segment]) -> None:
     if all(totals.values()):
         mean = sum(totals.values()) / 2
         for s in segments:
-            s.weight = mean / totals[s.source]
+            if s.source in totals:
+                s.weight = mean / totals[s.source]
+    # Frames seen by an image tower (source "native", no text) are a third channel with the same share
+    # as each text channel: fusion weighs a textless piece as 8 tokens, and ~4 characters make a token.
+    natives = [s for s in segments if s.source == "native"]
+    texts = [v for v in totals.values() if v]
+    if natives and texts:
+        for s in natives:
+            s.weight = (sum(texts) / len(texts)) / (4 * 8 * len(natives))
 
 
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
@@ -222,6 +237,11 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
         speech = [s for s in asr if s.end > lo and s.start < hi]
         if speech:
             segments.append(joined(speech, "video", lo, hi))
+        seen = [lk.vector for lk in looks if lk.vector is not None and lk.first_s < hi and lk.last_s >= lo]
+        if seen:  # what the window shows, through the image tower: the mean of its distinct frames
+            v = np.mean(seen, axis=0)
+            segments.append(Segment("", "video", "native", start_s=round(lo, 2), end_s=round(hi, 2),
+                                    vector=(v / (np.linalg.norm(v) or 1.0)).astype(np.float32)))
     _balance_channels(segments)
     flags: set[str] = set()
     notes = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..media.source import Limits
-from ..space import MIN_DIMENSIONALITY, Profile
+from ..space import Profile
 from .errors import ApiError
 
 __all__ = ["ModelCatalog"]
@@ -64,7 +64,7 @@ class ModelCatalog:
             "outputTokenLimit": 1,
             "supportedGenerationMethods": ["embedContent", "batchEmbedContents", "asyncBatchEmbedContent"],
             # omniembed extensions: the output sizes and media limits a client can plan with.
-            "embeddingDimensions": {"default": p.native_dim, "min": MIN_DIMENSIONALITY, "max": p.native_dim},
+            "embeddingDimensions": {"default": p.native_dim, "min": p.min_dimensionality, "max": p.native_dim},
             "profile": p.id,
             "inputLimits": {
                 "maxInlineBytes": self.limits.max_inline_bytes,

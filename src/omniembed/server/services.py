@@ -119,7 +119,7 @@ class Services:
             from ..workers import WorkerLimits, WorkerPool
 
             self.workers = WorkerPool(
-                dict(profile=self.profile.id, limits=config.limits, asr_options=config.asr_options),
+                dict(profile=self.profile.ref, limits=config.limits, asr_options=config.asr_options),
                 size=config.batching.workers,
                 limits=WorkerLimits(time_s=config.worker_timeout_s, memory_bytes=config.worker_memory_bytes,
                                    nice=config.worker_nice),
