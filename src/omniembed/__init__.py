@@ -10,7 +10,7 @@ from .cluster import Classification, classify
 from .embedder import Embedder
 from .fusion import FusionConfig
 from .media.source import Limits
-from .space import PROFILES, Profile, get_profile
+from .profiles import PROFILES, Profile, get_profile, register_family, register_profile
 from .types import Content, EmbeddingResult, Part, Piece, TaskType
 
 __version__ = "0.1.0"
@@ -30,6 +30,8 @@ __all__ = [
     "Profile",
     "PROFILES",
     "get_profile",
+    "register_profile",
+    "register_family",
     "errors",
     "types",
     "__version__",

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from .budget import Budget, CancelToken, text_cost
+from .encoders.base import Encoders, TextEncoder
 from .errors import InvalidInput
 from .evidence import Evidence, MediaContext, Segment
 from .fusion import FusionConfig, fuse_parts, pool_pieces
@@ -97,10 +98,13 @@ class Engine:
         )
 
     @property
-    def text_encoder(self):
-        from .encoders.e5 import get_e5
+    def encoders(self) -> Encoders:
+        """The profile's encoder set (loaded on first use, then shared by every engine of the profile)."""
+        return self.profile.load_encoders()
 
-        return get_e5()
+    @property
+    def text_encoder(self) -> TextEncoder:
+        return self.encoders.text
 
     # ------------------------------------------------------------------------------------------
     def embed(
@@ -124,8 +128,9 @@ class Engine:
             cost = text_cost(request)
             if cost.tokens:
                 budget.charge(cost, "the request's text")
-        ctx = replace(self._ctx, cancel=cancel, budget=budget)
-        enc = self.text_encoder
+        encoders = self.encoders
+        ctx = replace(self._ctx, cancel=cancel, budget=budget, encoders=encoders)
+        enc = encoders.text
         found: list[list[tuple[Evidence | MediaSource, TaskType, str | None]]] = []
         for ci, content in enumerate(request.contents):
             if not content.parts:

@@ -21,6 +21,9 @@ __all__ = [
     "RequestCancelled",
     "DeadlineExceeded",
     "WorkerFailed",
+    "ModelCorrupt",
+    "FileNotFound",
+    "FileAccessDenied",
 ]
 
 
@@ -94,3 +97,21 @@ class WorkerFailed(OmniEmbedError):
     """An isolated worker process died or was killed (time or memory limit) while handling the input."""
 
     http_status = 422
+
+
+class ModelCorrupt(OmniEmbedError):
+    """Model files do not match what they should be: the Whisper files in the wheels or in the cache
+    against their recorded sizes/hashes, or a profile's encoder against the size of its space."""
+
+
+class FileNotFound(InvalidInput):
+    """A file reference (``files/ID`` on the server) names a file that does not exist."""
+
+    http_status = 404
+
+
+class FileAccessDenied(InvalidInput):
+    """A file reference names something the caller is not allowed to read (outside the allowed folders,
+    a URL the server will not fetch)."""
+
+    http_status = 403

