@@ -249,5 +249,6 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
         ev.notes = notes + [
             f"{src.name}: the lite profile found no on-screen text and heard no words; its vector only says so"
         ]
-        return ev
-    return Evidence("video", segments, flags=flags, notes=notes)
+        return audio._with_sounds(src, ctx, ev) if has_audio else ev
+    ev = Evidence("video", segments, flags=flags, notes=notes)
+    return audio._with_sounds(src, ctx, ev) if has_audio else ev
