@@ -29,7 +29,15 @@ from pathlib import Path
 from .encoders.base import Encoders
 from .profiles import LITE, Profile, get_profile, register_family, register_profile
 
-__all__ = ["with_audio", "is_whisper_dir"]
+__all__ = ["with_audio", "is_whisper_dir", "base_profile_id"]
+
+
+def base_profile_id(profile_id: str) -> str:
+    """The base profile's id of a ``<base>-clap-<digest>-<version>`` id (other ids unchanged): what a
+    process that only knows the id plus the model directories rebuilds the profile from."""
+    if "-clap-" not in profile_id:
+        return profile_id
+    return profile_id.split("-clap-", 1)[0] + "-" + profile_id.rsplit("-", 1)[1]
 
 
 def is_whisper_dir(path: Path) -> bool:

@@ -107,6 +107,8 @@ class ServerConfig:
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     job_chunk_size: int = 16  # batch-job items per engine call (and per committed transaction)
     asr_options: dict[str, Any] = field(default_factory=dict)  # speech recognition, e.g. {"languages": ["en", "de"]}
+    speech_model: str | None = None  # a faster-whisper directory instead of Whisper base (hearing.py)
+    sound_model: str | None = None  # a CLAP export directory: sound tags; the profile gets its own id
     run_jobs: bool = True
     warm: bool = True  # load the text encoder at startup, in the background
     max_request_cpu_s: float = 3600.0  # estimated CPU seconds one request may cost → 413 beyond (0: no limit)
@@ -115,6 +117,16 @@ class ServerConfig:
     worker_timeout_s: float = 600.0  # one request inside a worker → killed, 400 beyond
     worker_memory_bytes: int = 3 * 1024**3  # resident memory of one worker → killed, 413 beyond
     worker_nice: int = 10  # CPU priority of workers below the server's (short requests stay fast)
+
+
+def _audio_models(profile: Profile, config: ServerConfig) -> dict:
+    """Worker engine kwargs for the audio models: a spawned worker rebuilds the profile from the base
+    profile's id plus the model directories (a lite+CLAP id is only registered in this process)."""
+    if not (config.speech_model or config.sound_model):
+        return {}
+    from ..hearing import base_profile_id
+
+    return {"profile": base_profile_id(profile.id), "speech_model": config.speech_model, "sound_model": config.sound_model}
 
 
 class Services:
@@ -127,7 +139,8 @@ class Services:
         self.files = FileStore(data / "files", max_bytes=config.max_upload_bytes, limits=config.limits)
         self.resolver = ServerFileResolver(self.files, config.allow_file_roots)
         self.engine = engine or Engine(config.profile, limits=config.limits, file_resolver=self.resolver,
-                                       asr_options=config.asr_options)
+                                       asr_options=config.asr_options, speech_model=config.speech_model,
+                                       sound_model=config.sound_model)
         self.engine.file_resolver = self.resolver  # whoever built the engine, fileData goes through us
         self.profile: Profile = self.engine.profile
         self.catalog = ModelCatalog(self.profile, tuple(config.model_aliases), config.limits)
@@ -139,7 +152,8 @@ class Services:
             from ..workers import WorkerLimits, WorkerPool
 
             self.workers = WorkerPool(
-                dict(profile=self.profile.id, limits=config.limits, asr_options=config.asr_options),
+                {**dict(profile=self.profile.id, limits=config.limits, asr_options=config.asr_options),
+                 **_audio_models(self.profile, config)},
                 size=config.batching.workers,
                 limits=WorkerLimits(time_s=config.worker_timeout_s, memory_bytes=config.worker_memory_bytes,
                                    nice=config.worker_nice),
