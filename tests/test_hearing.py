@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from audio_signals import tone_mix  # noqa: E402
+from audio_signals import tiny_whisper_dir, tone_mix  # noqa: E402
 from media_gen import slide_video, speak  # noqa: E402
 from test_cli import cli  # noqa: E402
 
@@ -39,17 +38,6 @@ def folder(tmp_path_factory) -> Path:
     sf.write(d / "hiss.flac", (0.2 * rng.standard_normal(6 * 48_000)).astype(np.float32), 48_000)
     narration = speak(d.parent / "narration.wav", "Quarterly budget review")
     slide_video(d / "slides.mp4", [(0, 4, "Budget 2026")], 5.0, narration=narration)
-    return d
-
-
-@pytest.fixture(scope="module")
-def tiny_whisper(tmp_path_factory) -> Path:
-    from omniembed.encoders.asr import _wheel_files
-
-    d = tmp_path_factory.mktemp("w") / "tiny-whisper"
-    shutil.copytree(FIXTURES / "whisper", d)
-    for name in ("tokenizer.json", "vocabulary.json"):
-        shutil.copy(_wheel_files()[name][0], d / name)
     return d
 
 
@@ -79,6 +67,11 @@ def test_sound_model_profile_and_pieces(folder):
     # lite alone is unchanged: the same tones file is a "no speech" description there
     lite = Embedder().embed_detailed([folder / "tones.wav"])[0]
     assert lite.profile == "omniembed-lite-1" and [p.source for p in lite.pieces] == ["description"]
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper(tmp_path_factory) -> Path:
+    return tiny_whisper_dir(tmp_path_factory.mktemp("w") / "tiny-whisper")
 
 
 def test_bad_model_directories(tmp_path):
