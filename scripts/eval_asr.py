@@ -56,7 +56,7 @@ def main() -> None:
 
     from omniembed.encoders.asr import get_asr
     from omniembed.evidence import MediaContext
-    from omniembed.media.audio import transcribe
+    from omniembed.media.speech import transcribe
     from omniembed.media.source import Limits, MediaSource
 
     opts = json.loads(args.opts)
@@ -70,7 +70,7 @@ def main() -> None:
     heard_all: dict[str, list] = {}
     if args.batch:
         from omniembed.encoders.asr import AsrOptions
-        from omniembed.media.audio import decode_blocks
+        from omniembed.media.av import decode_blocks
 
         o = AsrOptions.from_dict(opts)
         for lo in range(0, len(clips), args.batch):

@@ -16,7 +16,7 @@ from media_gen import source as _src
 from omniembed import Part
 from omniembed.encoders.asr import SAMPLE_RATE, AsrOptions, model_dir
 from omniembed.errors import DecodeError, DecodeTimeout, InvalidInput, MediaTooLarge, UnsupportedMediaType
-from omniembed.media import audio
+from omniembed.media import audio, av
 from omniembed.media.source import Limits, MediaSource
 
 BUDGET = "The quarterly budget meeting moved to Thursday afternoon."
@@ -102,11 +102,11 @@ def test_asr_options_are_validated():
 def test_any_ffmpeg_format_decodes_to_16k_mono(media, tmp_path, suffix, codec):
     f = convert(media["budget"], tmp_path / f"budget{suffix}", *codec)
     src = _src(f)
-    blocks = list(audio.decode_blocks(src, Limits()))
+    blocks = list(av.decode_blocks(src, Limits()))
     assert len(blocks) == 1 and blocks[0][0] == 0.0
     samples = blocks[0][1]
     assert samples.dtype == np.float32 and samples.ndim == 1
-    ref = list(audio.decode_blocks(_src(media["budget"]), Limits()))[0][1]
+    ref = list(av.decode_blocks(_src(media["budget"]), Limits()))[0][1]
     assert abs(len(samples) - len(ref)) < 0.1 * SAMPLE_RATE  # same duration after resampling (codec padding aside)
     assert 0.05 < float(np.abs(samples).max()) <= 1.0
 
@@ -118,7 +118,7 @@ def test_long_audio_is_decoded_in_bounded_blocks_cut_in_silence(media, tmp_path)
     short = tmp_path / "silence30.wav"
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "30", str(short))
     long = concat([silence, media["budget"], short, media["garden"]], tmp_path / "long.wav")
-    blocks = list(audio.decode_blocks(_src(long), Limits(), block_s=30.0))
+    blocks = list(av.decode_blocks(_src(long), Limits(), block_s=30.0))
     assert len(blocks) >= 3
     expected = 0.0
     for start, samples in blocks:
@@ -126,7 +126,7 @@ def test_long_audio_is_decoded_in_bounded_blocks_cut_in_silence(media, tmp_path)
         assert len(samples) <= 40 * SAMPLE_RATE  # one block + the 10 s search margin at most
         expected = start + len(samples) / SAMPLE_RATE
     total = sum(len(b) for _, b in blocks)
-    assert total == pytest.approx(sum(len(b) for _, b in audio.decode_blocks(_src(long), Limits(), 600.0)))
+    assert total == pytest.approx(sum(len(b) for _, b in av.decode_blocks(_src(long), Limits(), 600.0)))
 
     ev = audio.extract(_src(long), _ctx(block_s=30.0, window_s=10.0))
     assert [s.source for s in ev.segments] == ["asr", "asr"]
@@ -268,7 +268,7 @@ def test_duration_and_time_limits(media):
     # a header that claims ~37 hours on a 200 KB file is implausible: the decoded samples decide
     data = media["budget"].read_bytes()
     lying = data[:40] + struct.pack("<I", 0xFFFFFF00) + data[44:]
-    blocks = list(audio.decode_blocks(MediaSource.from_bytes(lying, "audio/wav", Limits()), Limits()))
+    blocks = list(av.decode_blocks(MediaSource.from_bytes(lying, "audio/wav", Limits()), Limits()))
     assert 3.0 < sum(len(b) for _, b in blocks) / SAMPLE_RATE < 8.0
     # a real duration above the limit
     with pytest.raises(MediaTooLarge):

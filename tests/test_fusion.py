@@ -35,9 +35,20 @@ def test_a_long_documents_opening_keeps_its_share():
 
 
 def test_video_keeps_the_plain_rule():
-    cfg = FusionConfig()
-    w = piece_weights([100] * 10, [1.0] * 10, cfg, "video")
-    np.testing.assert_allclose(w, [100 * cfg.lead_weight] + [100] * 9)
+    """A video's first window is no title: no lead bonus, whatever lead_weight is configured."""
+    for cfg in (FusionConfig(), FusionConfig(lead_weight=3.0)):
+        w = piece_weights([100] * 10, [1.0] * 10, cfg, "video")
+        np.testing.assert_allclose(w, [100] * 10)
+
+
+def test_configured_lead_weight_is_honoured():
+    """Fusion applies the configured lead to every modality the table gives one (issue 12: the video
+    pipeline used to cancel the *default* 2.0 itself, so any other value leaked into video)."""
+    cfg = FusionConfig(lead_weight=3.0, positional=frozenset())
+    for modality in ("text", "pdf", "image", "audio"):
+        np.testing.assert_allclose(piece_weights([100] * 4, [1.0] * 4, cfg, modality), [300, 100, 100, 100])
+    assert FusionConfig().plain == frozenset({"video"})
+    assert FusionConfig().positional == frozenset({"text", "pdf", "audio"})
 
 
 def test_pooling_is_the_normalised_weighted_mean():

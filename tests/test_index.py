@@ -154,3 +154,33 @@ def test_cluster_command_groups_indexed_files(folder, tmp_path):
     out = subprocess.run([sys.executable, "-m", "omniembed", "cluster", "--store", store, "-k", "3"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert "c0.txt" in out.stdout and "c2.txt" in out.stdout
+
+
+def test_fine_windows_are_pieces_of_the_same_engine_call(embedder, tmp_path):
+    """The line/sentence windows the indexer stores come from the engine (one request, the profile's
+    encoder): tagged ``fine``, after the pooled pieces, not in the content vector, and each the vector
+    the window gets when embedded on its own (what the indexer used to compute in a second pass)."""
+    import numpy as np
+
+    text = ("# Espresso machine\n\nDescale the boiler every two months with citric acid. "
+            "Fill the tank with fresh water before use.\nNever open the steam valve while heating.")
+    plain, fine = (embedder.embed_detailed([text], fine=f)[0] for f in (False, True))
+    np.testing.assert_allclose(fine.vector, plain.vector, atol=1e-6)
+    assert [p.level for p in plain.pieces] == ["chunk"]
+    assert [p.level for p in fine.pieces][0] == "chunk" and len(fine.pieces) > 2
+    assert {p.level for p in fine.pieces[1:]} == {"fine"} and fine.token_count == plain.token_count
+    windows = [p.text for p in fine.pieces[1:]]
+    assert "Never open the steam valve while heating." in windows
+    alone = embedder.embed(windows)
+    np.testing.assert_allclose(np.stack([p.vector for p in fine.pieces[1:]]), alone, atol=1e-5)
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "espresso.md").write_text(text, encoding="utf-8")
+    store = open_store(str(tmp_path / "store"))
+    Indexer(store, embedder).run(folder, progress=False)
+    chunks = sorted(store.records("chunk", with_vectors=False), key=lambda r: r.chunk)
+    assert [r.text for r in chunks] == [p.text for p in fine.pieces]
+    (file_rec,) = store.records("file", with_vectors=False)
+    assert file_rec.n_chunks == 1
+    store.close()

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -21,24 +20,9 @@ from .errors import InvalidInput
 from .fusion import FusionConfig
 from .media.source import Limits
 from .space import Profile
-from .types import Content, ContentLike, EmbeddingResult, EmbedRequest, Part, TaskType
+from .types import Content, ContentLike, EmbeddingResult, EmbedRequest, Part, TaskType, to_part
 
 __all__ = ["Embedder", "to_content", "to_contents"]
-
-
-def _to_part(item: object, where: str) -> Part:
-    if isinstance(item, Part):
-        return item
-    if isinstance(item, str):
-        return Part(text=item)
-    if isinstance(item, os.PathLike):
-        return Part.from_file(Path(item))
-    if isinstance(item, (bytes, bytearray, memoryview)):
-        return Part.from_bytes(bytes(item))
-    raise InvalidInput(
-        f"{where}: cannot embed a {type(item).__name__}; pass str (text), pathlib.Path (a file), bytes, "
-        "omniembed.Part, omniembed.types.Content, or a list of these for one interleaved content"
-    )
 
 
 def to_content(item: object, where: str = "input") -> Content:
@@ -50,8 +34,8 @@ def to_content(item: object, where: str = "input") -> Content:
     if isinstance(item, (list, tuple)):
         if not item:
             raise InvalidInput(f"{where}: an interleaved content needs at least one part")
-        return Content(parts=[_to_part(x, f"{where}[{i}]") for i, x in enumerate(item)])
-    return Content(parts=[_to_part(item, where)])
+        return Content(parts=[to_part(x, f"{where}[{i}]") for i, x in enumerate(item)])
+    return Content(parts=[to_part(item, where)])
 
 
 def to_contents(contents: ContentLike | Sequence[ContentLike]) -> list[Content]:
@@ -150,10 +134,12 @@ class Embedder:
         output_dimensionality: int | None = None,
         title: str | None = None,
         show_progress: bool = False,
+        fine: bool = False,
     ) -> list[EmbeddingResult]:
         """Like :meth:`embed`, but each result also carries its pieces — text chunks, PDF pages, OCR
         text, transcript windows — with their own vectors, page numbers and start/end seconds, plus
-        flags and notes on what the profile could not read."""
+        flags and notes on what the profile could not read. ``fine`` adds each multi-sentence piece's
+        line/sentence windows as extra pieces (``level="fine"``, after the others; not in the vector)."""
         items = to_contents(contents)
         task = TaskType.parse(task_type)
         self.engine.space.check_dimensionality(output_dimensionality)
@@ -170,7 +156,8 @@ class Embedder:
             for batch in batches:
                 out.extend(
                     self.engine.embed(
-                        EmbedRequest(batch, task_type=task, output_dimensionality=output_dimensionality, title=title)
+                        EmbedRequest(batch, task_type=task, output_dimensionality=output_dimensionality, title=title,
+                                     fine=fine)
                     )
                 )
                 if progress is not None:

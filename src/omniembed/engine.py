@@ -26,7 +26,7 @@ from .fusion import FusionConfig, fuse_parts, pool_pieces
 from .hearing import with_audio
 from .media import extract_many
 from .media.source import Limits, MediaSource
-from .media.text import check_unicode, chunk_text, clean_text
+from .media.text import check_unicode, chunk_text, clean_text, fine_windows
 from .space import Profile, Space, encoder_mode, get_profile, parse_task_prefix
 from .types import EmbeddingResult, EmbedRequest, FileData, Part, Piece, TaskType
 
@@ -56,6 +56,7 @@ class _Job:
     segment: Segment
     vector: np.ndarray | None = None
     snippet: str = ""  # the chunk without the title header, for search snippets
+    level: str = "chunk"  # "fine": a line/sentence window, returned as a piece but never pooled
 
 
 @dataclass
@@ -155,7 +156,8 @@ class Engine:
             found[ci][pi] = (ev, *found[ci][pi][1:])  # type: ignore[assignment]
         evidence: list[list[Evidence]] = [[ev for ev, _, _ in row] for row in found]  # type: ignore[misc]
         states: list[list[_PartState]] = [
-            [self._plan(ev, ci, pi, part_task, title, enc) for pi, (ev, part_task, title) in enumerate(row)]  # type: ignore[arg-type]
+            [self._plan(ev, ci, pi, part_task, title, enc, request.fine)  # type: ignore[arg-type]
+             for pi, (ev, part_task, title) in enumerate(row)]
             for ci, row in enumerate(found)
         ]
 
@@ -199,20 +201,31 @@ class Engine:
             ctx.budget.charge(probe_cost(src, self.limits), f"{where} ({src.describe()})")
         return src, task, title
 
-    def _plan(self, ev: Evidence, ci: int, pi: int, task: TaskType, title: str | None, enc) -> _PartState:
-        """Chunk every text segment of a part to fit the encoder's window."""
+    def _plan(
+        self, ev: Evidence, ci: int, pi: int, task: TaskType, title: str | None, enc: TextEncoder, fine: bool = False
+    ) -> _PartState:
+        """Chunk every text segment of a part to fit the encoder's window (and, with ``fine``, add each
+        chunk's line/sentence windows as jobs of their own, after the chunks)."""
         mode = encoder_mode(task)
         header = f"{title}\n" if (title and mode == "passage") else ""
         budget = enc.max_tokens - enc.overhead(mode) - (enc.token_count(header, mode) if header else 0) - 2
         state = _PartState(ev.modality)
+        count = lambda s: enc.token_count(s, mode)  # noqa: E731
         for seg in ev.segments:
             if seg.vector is not None:  # a native encoder already gave this segment its vector
                 state.jobs.append(_Job(seg.text, mode, 0, seg, np.asarray(seg.vector, np.float32)))
                 continue
-            for chunk in chunk_text(seg.text, lambda s: enc.token_count(s, mode), budget):
+            for chunk in chunk_text(seg.text, count, budget):
                 state.jobs.append(_Job(header + chunk.text, mode, chunk.tokens, seg, snippet=chunk.text))
         if not state.jobs:
             raise InvalidInput(f"content {ci}, part {pi}: nothing to embed")
+        if fine:
+            for job in [j for j in state.jobs if j.vector is None]:
+                for window in fine_windows(job.snippet, count):
+                    text = clean_text(window)  # what the window would be embedded as on its own
+                    if text:
+                        state.jobs.append(_Job(header + text, mode, count(text), job.segment, snippet=window,
+                                               level="fine"))  # fmt: skip
         return state
 
     def _encode(self, jobs: list[_Job], enc, cancel: CancelToken) -> None:
@@ -236,36 +249,40 @@ class Engine:
         flags: set[str] = set()
         notes: list[str] = []
         tokens = 0
-        for pi, (ev, st) in enumerate(zip(evs, sts)):
-            vecs = np.stack([j.vector for j in st.jobs])  # type: ignore[misc]
+        for ev, st in zip(evs, sts):
+            pooled = [j for j in st.jobs if j.level == "chunk"]
             part_vectors.append(
                 pool_pieces(
-                    vecs, [j.tokens for j in st.jobs], [j.segment.weight for j in st.jobs], self.fusion, ev.modality
-                )
+                    np.stack([j.vector for j in pooled]),  # type: ignore[misc]
+                    [j.tokens for j in pooled], [j.segment.weight for j in pooled], self.fusion, ev.modality,
+                )  # fmt: skip
             )
             modalities.append(ev.modality)
             flags |= ev.flags
             notes.extend(ev.notes)
-            for j in st.jobs:
-                s = j.segment
-                tokens += j.tokens
-                pieces_raw.append(j.vector)
-                pieces.append(
-                    Piece(
-                        vector=None,  # type: ignore[arg-type]  # filled below, after projection
-                        modality=s.modality,
-                        text=j.snippet or s.text,
-                        part_index=pi,
-                        source=s.source,
-                        page=s.page,
-                        start_s=s.start_s,
-                        end_s=s.end_s,
-                        weight=s.weight,
-                        token_count=j.tokens,
-                        language=s.language,
-                        encoding=s.encoding,
-                    )
+            tokens += sum(j.tokens for j in pooled)
+        # the pooled pieces of every part first, then the fine windows (EmbedRequest.fine), in order
+        ordered = [(pi, j) for level in ("chunk", "fine") for pi, st in enumerate(sts) for j in st.jobs if j.level == level]
+        for pi, j in ordered:
+            s = j.segment
+            pieces_raw.append(j.vector)
+            pieces.append(
+                Piece(
+                    vector=None,  # type: ignore[arg-type]  # filled below, after projection
+                    modality=s.modality,
+                    text=j.snippet or s.text,
+                    part_index=pi,
+                    source=s.source,
+                    page=s.page,
+                    start_s=s.start_s,
+                    end_s=s.end_s,
+                    weight=s.weight,
+                    token_count=j.tokens,
+                    language=s.language,
+                    encoding=s.encoding,
+                    level=j.level,
                 )
+            )
         content_raw = fuse_parts(part_vectors, modalities, self.fusion)
         projected = self.space.project(np.vstack([content_raw[None], np.stack(pieces_raw)]), dims)
         for piece, vec in zip(pieces, projected[1:]):

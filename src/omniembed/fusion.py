@@ -10,8 +10,10 @@ The rules, in the encoder's own space (before the Matryoshka rotation):
    50-page PDF's opening gets 2 % of its vector and the document reads like its appendix (issue 19).
    Documents of up to 7 full pieces (~3,500 tokens) are pooled exactly as before; measured on
    ``bench/longdocs.py`` with the alternatives (lead blends, position decays, first 512 tokens only)
-   in docs/engine.md, "Long documents". Video keeps the plain rule: its pipeline balances its own
-   channels and cancels the lead bonus.
+   in docs/engine.md, "Long documents". Video keeps the plain token mean (``plain``): its first window
+   is no title, and its pipeline balances its own channels (on-screen text against speech).
+   Which modality gets which first-piece rule is the modality table's ``lead`` (``modalities.py``);
+   this module is the one place that applies it, with the configured values.
 2. **Parts of one content** (interleaved input) are normalised, then summed with their modality's
    weight (``modality_weights``; all 1.0 by default, so each part counts equally whatever its length),
    and the sum is normalised: ONE vector per content, as in Gemini's interleaved input.
@@ -25,21 +27,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .modalities import modalities
 from .space import normalize
 
 __all__ = ["FusionConfig", "pool_pieces", "fuse_parts", "piece_weights"]
 
 
+def _leads(kind: str) -> frozenset[str]:
+    return frozenset(m.name for m in modalities() if m.lead == kind)
+
+
 @dataclass(frozen=True)
 class FusionConfig:
-    modality_weights: dict[str, float] = field(
-        default_factory=lambda: {"text": 1.0, "image": 1.0, "pdf": 1.0, "audio": 1.0, "video": 1.0}
-    )
+    modality_weights: dict[str, float] = field(default_factory=lambda: {m.name: m.weight for m in modalities()})
     #: the least share of a part's pooled weight its first piece keeps (text, PDF, audio); flat for
     #: 0.1–0.33 on bench/longdocs.py, 0.25 chosen in the middle of that plateau
     lead_share: float = 0.25
-    #: modalities whose first piece gets the ``lead_share`` floor
-    positional: frozenset[str] = frozenset({"text", "pdf", "audio"})
+    #: modalities whose first piece gets the ``lead_share`` floor (the table's ``lead="share"``)
+    positional: frozenset[str] = field(default_factory=lambda: _leads("share"))
+    #: modalities whose first piece counts like any other: no ``lead_weight`` (the table's ``lead="none"``)
+    plain: frozenset[str] = field(default_factory=lambda: _leads("none"))
     lead_weight: float = 2.0  # extra weight of a multi-piece part's first piece
     min_tokens: int = 8  # short pieces count as if they had this many tokens
 
@@ -50,7 +57,7 @@ class FusionConfig:
 def piece_weights(tokens: list[int], weights: list[float], cfg: FusionConfig, modality: str = "text") -> np.ndarray:
     """Each piece's weight in its part's mean (rules in the module docstring)."""
     w = np.maximum(np.asarray(tokens, dtype=np.float64), cfg.min_tokens) * np.asarray(weights, dtype=np.float64)
-    if len(w) > 1:
+    if len(w) > 1 and modality not in cfg.plain:
         w[0] *= cfg.lead_weight
         if modality in cfg.positional and 0.0 < cfg.lead_share < 1.0:
             w[0] = max(w[0], cfg.lead_share / (1.0 - cfg.lead_share) * w[1:].sum())

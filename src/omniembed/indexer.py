@@ -26,66 +26,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import InvalidInput, OmniEmbedError
+from .modalities import get_modality, modality_of_suffix
 from .store.base import Record, Store, file_id_for
 
-__all__ = ["Indexer", "IndexReport", "FileOutcome", "walk", "INDEXED_SUFFIXES", "index_folder"]
+__all__ = ["Indexer", "IndexReport", "FileOutcome", "walk", "index_folder"]
 
-#: File name suffixes the indexer picks up (the real type is still sniffed from the bytes).
-INDEXED_SUFFIXES = {
-    ".txt": "text", ".md": "text", ".markdown": "text", ".rst": "text",
-    ".pdf": "pdf",
-    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".gif": "image", ".bmp": "image",
-    ".tif": "image", ".tiff": "image", ".heic": "image", ".heif": "image", ".avif": "image",
-    ".aif": "audio", ".aiff": "audio", ".aifc": "audio",
-    ".wav": "audio", ".mp3": "audio", ".flac": "audio", ".ogg": "audio", ".opus": "audio", ".m4a": "audio",
-    ".aac": "audio",
-    ".mp4": "video", ".mov": "video", ".mkv": "video", ".webm": "video", ".avi": "video", ".mpg": "video",
-    ".mpeg": "video", ".m4v": "video",
-}  # fmt: skip
-
-#: Audio files embedded in one call (short recordings are transcribed together: ``media/audio.py``);
-#: also how much work a Ctrl-C may lose.
+#: Files of a modality with a batched pipeline (audio: short recordings are transcribed together,
+#: ``media/audio.py``) embedded in one call; also how much work a Ctrl-C may lose.
 AUDIO_BATCH = 16
 _FILE_TEXT_CHARS = 1000  # how much of a file's content its file record keeps as a snippet
-#: Pieces of more than one line or sentence also get *fine* chunk records: one per line or sentence
-#: (fragments of one or two short words, such as a heading, are merged with the next line; sentences
-#: longer than ``FINE_MAX_TOKENS`` are cut). A query that matches one sentence of a page or a note is
-#: then not diluted by the rest of it, and the hit's snippet is that sentence ("small-to-big" retrieval).
-FINE_MAX_TOKENS = 48
-
-
-def _fragment(sentence: str) -> bool:
-    return len(sentence.split()) < 3 and len(sentence) < 16
-
-
-def fine_windows(text: str, enc, max_tokens: int = FINE_MAX_TOKENS) -> list[str]:
-    """Split ``text`` into line/sentence windows of at most ``max_tokens`` tokens of the text encoder
-    ``enc`` (the profile's).
-
-    Returns ``[]`` when the text is a single window already (its piece is that window)."""
-    from .media.text import chunk_text, split_sentences
-
-    count = lambda s: enc.token_count(s, "passage")  # noqa: E731
-    units: list[str] = []
-    for line in text.splitlines():
-        for sent in split_sentences(line):
-            if count(sent) > max_tokens:
-                units.extend(c.text for c in chunk_text(sent, count, max_tokens, overlap_sentences=0))
-            else:
-                units.append(sent)
-    windows: list[str] = []
-    buf: list[str] = []
-    for sent in units:
-        buf.append(sent)
-        if not _fragment(" ".join(buf)):
-            windows.append(" ".join(buf))
-            buf = []
-    if buf:
-        windows.append(" ".join(buf))
-    windows = [w for w in windows if len(w) >= 8]
-    return windows if len(windows) > 1 else []
-
-
 @dataclass
 class FileOutcome:
     """What happened to one file in a run."""
@@ -185,7 +134,18 @@ def walk(root: Path, *, skip: tuple[Path, ...] = (), include_hidden: bool = Fals
             if why:
                 report(p, why)
                 continue
-            yield p, p.suffix.lower() in INDEXED_SUFFIXES
+            yield p, _modality(p) is not None
+
+
+def _modality(p: Path) -> str | None:
+    """The modality the file's suffix suggests (the modality table; the bytes still decide), or None
+    for files the indexer does not pick up."""
+    return modality_of_suffix(p.suffix)
+
+
+def _batched(p: Path) -> bool:
+    m = _modality(p)
+    return m is not None and get_modality(m).batched is not None
 
 
 def _not_indexable(p: Path, root_r: Path) -> str | None:
@@ -305,22 +265,8 @@ class Indexer:
         removed = [fid for fid in existing if fid not in seen]
         return todo, same, removed, ignored
 
-    def _fine_records(self, pieces, common: dict, start: int) -> list[Record]:
-        """Extra chunk records for the line/sentence windows of long pieces (see FINE_WINDOW_TOKENS)."""
-        enc = self.embedder.engine.text_encoder
-        todo = [(p, w) for p in pieces for w in fine_windows(p.text, enc)]
-        if not todo:
-            return []
-        dims = None if self.dims == self.embedder.dimensions else self.dims
-        vecs = self.embedder.embed([w for _, w in todo], task_type="RETRIEVAL_DOCUMENT", output_dimensionality=dims)
-        return [
-            Record(level="chunk", chunk=start + i, vector=v, page=p.page, start_s=p.start_s, end_s=p.end_s,
-                   source=p.source, text=w, **common)  # fmt: skip
-            for i, ((p, w), v) in enumerate(zip(todo, vecs))
-        ]
-
-    def _embed_audio_batch(self, root: Path, paths: list[Path], existing: dict) -> dict[Path, object]:
-        """Embed the audio files among ``paths`` that need it in ONE call (short recordings are then
+    def _embed_batch(self, root: Path, paths: list[Path], existing: dict) -> dict[Path, object]:
+        """Embed the (audio) files among ``paths`` that need it in ONE call (short recordings are then
         transcribed together, in shared Whisper windows: several times faster than one by one).
         Returns path → detailed result; a file left out (unchanged, unreadable, or a batch that failed)
         is embedded on its own by :meth:`index_file`, which reports its error."""
@@ -336,7 +282,7 @@ class Indexer:
             return {}
         try:
             results = self.embedder.embed_detailed(
-                todo, task_type="RETRIEVAL_DOCUMENT",
+                todo, task_type="RETRIEVAL_DOCUMENT", fine=self.fine,
                 output_dimensionality=None if self.dims == self.embedder.dimensions else self.dims,
             )  # fmt: skip
         except KeyboardInterrupt:
@@ -347,12 +293,12 @@ class Indexer:
 
     def index_file(self, root: Path, path: Path, existing: dict, result=None) -> FileOutcome:
         """Embed one file (unless its content hash is unchanged; ``result``: already embedded, by
-        :meth:`_embed_audio_batch`) and replace its records."""
+        :meth:`_embed_batch`) and replace its records."""
         rel = path.relative_to(root).as_posix()
         fid = file_id_for(str(root), rel)
         entry = existing.get(fid)
         t0 = time.perf_counter()
-        out = FileOutcome(rel, "new" if entry is None else "changed", INDEXED_SUFFIXES.get(path.suffix.lower(), ""))
+        out = FileOutcome(rel, "new" if entry is None else "changed", _modality(path) or "")
         try:
             st = path.stat()
             out.size = st.st_size
@@ -363,7 +309,7 @@ class Indexer:
                 return out
             if result is None:
                 result = self.embedder.embed_detailed(
-                    [path], task_type="RETRIEVAL_DOCUMENT",
+                    [path], task_type="RETRIEVAL_DOCUMENT", fine=self.fine,
                     output_dimensionality=None if self.dims == self.embedder.dimensions else self.dims,
                 )[0]  # fmt: skip
         except KeyboardInterrupt:
@@ -376,19 +322,20 @@ class Indexer:
         now = time.time()
         common = dict(file_id=fid, root=str(root), path=rel, modality=modality, sha256=digest,
                       size=st.st_size, mtime_ns=st.st_mtime_ns, indexed_at=now)  # fmt: skip
+        # every piece is a chunk record: the pooled pieces, then the fine windows (the engine returns
+        # them in that order: ``EmbedRequest.fine``)
         records = [
             Record(level="chunk", chunk=i, vector=p.vector, page=p.page, start_s=p.start_s, end_s=p.end_s,
                    source=p.source, text=p.text, **common)  # fmt: skip
             for i, p in enumerate(result.pieces)
         ]
-        if self.fine:
-            records.extend(self._fine_records(result.pieces, common, len(records)))
-        head = "\n".join(p.text for p in result.pieces[:8])[:_FILE_TEXT_CHARS]
+        pooled = [p for p in result.pieces if p.level == "chunk"]
+        head = "\n".join(p.text for p in pooled[:8])[:_FILE_TEXT_CHARS]
         records.append(Record(level="file", chunk=-1, vector=result.vector, text=head,
-                              source=",".join(sorted({p.source for p in result.pieces})),
-                              n_chunks=len(result.pieces), **common))  # fmt: skip
+                              source=",".join(sorted({p.source for p in pooled})),
+                              n_chunks=len(pooled), **common))  # fmt: skip
         self.store.replace_file(fid, records)
-        out.modality, out.chunks = modality, len(result.pieces)
+        out.modality, out.chunks = modality, len(pooled)
         out.seconds = time.perf_counter() - t0
         return out
 
@@ -410,7 +357,7 @@ class Indexer:
                 self._emit(report, o)
             for p in same:  # size and mtime equal the manifest's (that is what made them "same")
                 rel = p.relative_to(root_p).as_posix()
-                self._emit(report, FileOutcome(rel, "unchanged", INDEXED_SUFFIXES.get(p.suffix.lower(), ""),
+                self._emit(report, FileOutcome(rel, "unchanged", _modality(p) or "",
                                                existing[file_id_for(str(root_p), rel)].size))
             for fid in removed:
                 self.store.delete_file(fid)
@@ -421,11 +368,11 @@ class Indexer:
                     tried: set[Path] = set()
                     for n, p in enumerate(todo):
                         bar.start_file(p.relative_to(root_p).as_posix())
-                        if INDEXED_SUFFIXES.get(p.suffix.lower()) == "audio" and p not in tried:
-                            # this and the next audio files of the run, embedded together
-                            group = [q for q in todo[n : n + AUDIO_BATCH] if INDEXED_SUFFIXES.get(q.suffix.lower()) == "audio"]
+                        if _batched(p) and p not in tried:
+                            # this and the next files of the run of the same batched modality, together
+                            group = [q for q in todo[n : n + AUDIO_BATCH] if _modality(q) == _modality(p)]
                             tried.update(group)
-                            batched.update(self._embed_audio_batch(root_p, group, existing))
+                            batched.update(self._embed_batch(root_p, group, existing))
                         outcome = self.index_file(root_p, p, existing, batched.pop(p, None))
                         self._emit(report, outcome)
                         bar.done_file(outcome)

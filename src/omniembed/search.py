@@ -33,12 +33,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import InvalidInput
+from .modalities import modality_names
 from .store.base import Record, Store, StoreHit
-from .types import Part, Piece
+from .types import Part, Piece, to_part
 
-__all__ = ["Searcher", "SearchHit", "MODALITIES", "MODES", "DEFAULT_MODE", "RRF_K", "make_snippet", "rrf"]
+__all__ = ["Searcher", "SearchHit", "MODES", "DEFAULT_MODE", "RRF_K", "make_snippet", "rrf"]
 
-MODALITIES = ("text", "pdf", "image", "audio", "video")
 MODES = ("dense", "keyword", "hybrid")
 #: See docs/search.md "Hybrid search" for the measurement behind this choice.
 DEFAULT_MODE = "hybrid"
@@ -67,7 +67,7 @@ class SearchHit:
 
     @property
     def locator(self) -> str:
-        """``p.3``, ``00:12–00:20`` or ``''`` (the same labels as :meth:`omniembed.Piece.locator`)."""
+        """``p.3``, ``0:12–0:20`` or ``''`` (the same labels as :meth:`omniembed.Piece.locator`)."""
         return Piece(np.zeros(0), self.modality, "", page=self.page, start_s=self.start_s, end_s=self.end_s).locator()
 
     def to_dict(self) -> dict:
@@ -99,17 +99,11 @@ def make_snippet(text: str, query: str | None, width: int = 220) -> str:
 
 
 def _as_query_part(query) -> Part:
-    if isinstance(query, Part):
-        return query
-    if isinstance(query, (bytes, bytearray)):
-        return Part.from_bytes(bytes(query))
-    if isinstance(query, os.PathLike):
-        return Part.from_file(Path(query))
-    if isinstance(query, str):
-        if not query.strip():
-            raise InvalidInput("empty query")
-        return Part(text=query)
-    raise InvalidInput(f"cannot search with a {type(query).__name__}: pass text, a Path, bytes or a Part")
+    if isinstance(query, str) and not query.strip():
+        raise InvalidInput("empty query")
+    if not isinstance(query, (Part, str, bytes, bytearray, os.PathLike)):
+        raise InvalidInput(f"cannot search with a {type(query).__name__}: pass text, a Path, bytes or a Part")
+    return to_part(query, "query")
 
 
 class Searcher:
@@ -171,9 +165,10 @@ class Searcher:
         if len(weights) != 2 or min(weights) < 0 or max(weights) <= 0:
             raise InvalidInput("weights are two non-negative numbers (dense, keyword), not both zero")
         mods = list(modalities or [])
-        bad = [m for m in mods if m not in MODALITIES]
+        known = modality_names()  # the modality table
+        bad = [m for m in mods if m not in known]
         if bad:
-            raise InvalidInput(f"unknown type {bad[0]!r}; choose from {', '.join(MODALITIES)}")
+            raise InvalidInput(f"unknown type {bad[0]!r}; choose from {', '.join(known)}")
         text = query if isinstance(query, str) else None
         if text is None and isinstance(query, Part) and query.text is not None:
             text = query.text

@@ -32,6 +32,8 @@ __all__ = [
     "ContentEmbedding",
     "EmbedContentResponse",
     "ContentLike",
+    "clock",
+    "to_part",
 ]
 
 
@@ -128,6 +130,24 @@ class Part:
         return cls(file_data=FileData(file_uri=file_uri, mime_type=mime_type))
 
 
+def to_part(item: object, where: str = "input") -> Part:
+    """The Python dialect's rule for one item: a :class:`Part` as is, ``str`` → text, a path
+    (``os.PathLike``) → a file, ``bytes`` → inline media (type sniffed); anything else is InvalidInput.
+    (A bare ``str`` is text, never a path: frameworks that pass paths as strings convert them first.)"""
+    if isinstance(item, Part):
+        return item
+    if isinstance(item, str):
+        return Part(text=item)
+    if isinstance(item, os.PathLike):
+        return Part.from_file(Path(item))
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return Part.from_bytes(bytes(item))
+    raise InvalidInput(
+        f"{where}: cannot embed a {type(item).__name__}; pass str (text), pathlib.Path (a file), bytes, "
+        "omniembed.Part, omniembed.types.Content, or a list of these for one interleaved content"
+    )
+
+
 @dataclass
 class Content:
     """An ordered list of parts that together yield ONE vector (Gemini's interleaved input)."""
@@ -160,6 +180,9 @@ class EmbedRequest:
     task_type: TaskType = TaskType.RETRIEVAL_DOCUMENT
     output_dimensionality: int | None = None
     title: str | None = None
+    #: also return each multi-sentence piece's line/sentence windows as extra pieces (``level="fine"``,
+    #: embedded in the same encoder calls, never pooled into the vector): the indexer's small-to-big hits
+    fine: bool = False
 
 
 @dataclass
@@ -179,19 +202,23 @@ class Piece:
     token_count: int = 0
     language: str | None = None  # spoken language found by ASR, where known
     encoding: str | None = None  # text files: the encoding decoded from (``cp1252`` when not UTF-8: detected)
+    #: ``chunk``: a piece the content vector pools; ``fine``: a line/sentence window of one (``EmbedRequest.fine``)
+    level: str = "chunk"
 
     def locator(self) -> str:
-        """A short human label: ``p.3``, ``01:02–01:30`` or ``''``."""
+        """A short human label: ``p.3``, ``1:02–1:30`` or ``''``."""
         if self.page is not None:
             return f"p.{self.page}"
         if self.start_s is not None:
-            return f"{_clock(self.start_s)}–{_clock(self.end_s or self.start_s)}"
+            return f"{clock(self.start_s)}–{clock(self.end_s or self.start_s)}"
         return ""
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """Seconds as ``M:SS`` (``H:MM:SS`` from an hour on): locators, notes, and the description text a
+    recording without speech is embedded from (so its format is part of those vectors)."""
     s = int(round(seconds))
-    return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 @dataclass

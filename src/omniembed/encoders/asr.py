@@ -43,7 +43,6 @@ __all__ = [
     "SAMPLE_RATE",
     "AsrOptions",
     "AsrSegment",
-    "AsrResult",
     "Asr",
     "get_asr",
     "model_dir",
@@ -287,13 +286,6 @@ class AsrSegment:
     language_probability: float = 1.0  # how sure language identification was (1.0 when given)
     # the same speech decoded in other candidate languages (lid_keep="all", unsure identification)
     alternatives: list[str] = field(default_factory=list)
-
-
-@dataclass
-class AsrResult:
-    segments: list[AsrSegment] = field(default_factory=list)
-    languages: dict[str, float] = field(default_factory=dict)  # language → seconds of speech
-    speech_s: float = 0.0
 
 
 # ------------------------------------------------------------------------------ short clips ---

@@ -28,10 +28,9 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..evidence import Evidence, MediaContext, Segment
-from ..fusion import FusionConfig
 from .source import MediaSource
 
-__all__ = ["WINDOW_S", "SOUND_SHARE", "sound_segments", "add_sounds"]
+__all__ = ["WINDOW_S", "SOUND_SHARE", "sound_segments", "add_sounds", "with_sounds"]
 
 WINDOW_S = 10.0  # CLAP's input length (max_length_s of every published model)
 MIN_TAIL_S = 2.0  # a last window shorter than this joins the previous one
@@ -52,7 +51,8 @@ def _windows(n: int, rate: int) -> list[tuple[int, int]]:
 def sound_segments(src: MediaSource, ctx: MediaContext, modality: str) -> tuple[list[Segment], str | None]:
     """The sound spans of ``src`` as segments, and a note with their scores; ([], None) without a sound
     model in the profile."""
-    from .audio import clock, decode_blocks
+    from ..types import clock
+    from .av import decode_blocks
 
     tagger = getattr(ctx.encoders, "sound_tagger", None)
     if tagger is None:
@@ -86,6 +86,14 @@ def sound_segments(src: MediaSource, ctx: MediaContext, modality: str) -> tuple[
     return segs, f"{src.name}: sounds (tag score): " + "; ".join(shown) + more
 
 
+def with_sounds(src: MediaSource, ctx: MediaContext, ev: Evidence) -> Evidence:
+    """``ev`` plus what the recording sounds like when the profile has a sound model; else ``ev`` as is
+    (the lite profile's pipelines are unchanged)."""
+    if getattr(ctx.encoders, "sound_tagger", None) is None:
+        return ev
+    return add_sounds(src, ctx, ev)
+
+
 def add_sounds(src: MediaSource, ctx: MediaContext, ev: Evidence) -> Evidence:
     """``ev`` with the sound spans of ``src`` added (weights in the module docstring); unchanged without a
     sound model. A sound track that cannot be decoded again leaves the evidence as it is, with a note."""
@@ -98,9 +106,7 @@ def add_sounds(src: MediaSource, ctx: MediaContext, ev: Evidence) -> Evidence:
         return ev
     others = [s for s in ev.segments if s.source != "description"]
     if not others:  # nothing heard or read: what it sounds like is the whole part
-        ev.segments = segs
-        if len(segs) > 1:  # a recording's first span is no title: cancel fusion's lead bonus
-            segs[0].weight /= FusionConfig().lead_weight
+        ev.segments = segs  # the first span's weight follows the modality's lead rule (fusion.py)
         ev.notes = [n for n in ev.notes if "heard no words" not in n and "found no on-screen text" not in n]
     else:
         mass = sum(len(s.text) * s.weight for s in others)

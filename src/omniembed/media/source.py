@@ -10,12 +10,14 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import DecodeError, InvalidInput, MediaTooLarge, UnsupportedMediaType
+from ..modalities import modalities
 
-__all__ = ["Limits", "MediaSource", "sniff", "modality_of", "SUPPORTED"]
+__all__ = ["Limits", "MediaSource", "sniff", "modality_of", "format_mime", "SUPPORTED"]
 
 
 @dataclass(frozen=True)
@@ -33,35 +35,27 @@ class Limits:
     max_parts: int = 10_000  # parts in one request
 
 
-#: MIME type → modality, for everything omniembed embeds.
-SUPPORTED: dict[str, str] = {
-    "text/plain": "text",
-    "text/markdown": "text",
-    "application/pdf": "pdf",
-    "image/png": "image",
-    "image/jpeg": "image",
-    "image/webp": "image",
-    "image/gif": "image",
-    "image/bmp": "image",
-    "image/tiff": "image",
-    "image/heic": "image",  # iPhone photos (pillow-heif)
-    "image/heif": "image",
-    "image/avif": "image",
-    "audio/wav": "audio",
-    "audio/aiff": "audio",
-    "audio/mpeg": "audio",
-    "audio/flac": "audio",
-    "audio/ogg": "audio",
-    "audio/mp4": "audio",
-    "audio/aac": "audio",
-    "audio/webm": "audio",
-    "video/mp4": "video",
-    "video/quicktime": "video",
-    "video/x-matroska": "video",
-    "video/webm": "video",
-    "video/x-msvideo": "video",
-    "video/mpeg": "video",
-}
+class _Supported(Mapping[str, str]):
+    """MIME type → modality for everything omniembed embeds: a live view of the modality table."""
+
+    def _map(self) -> dict[str, str]:
+        return {mime: m.name for m in modalities() for mime in m.mime_types}
+
+    def __getitem__(self, mime: str) -> str:
+        return self._map()[mime]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(self._map())
+
+    def __contains__(self, mime: object) -> bool:
+        return any(mime in m.mime_types for m in modalities())
+
+
+#: MIME type → modality (``omniembed.modalities`` is the table; this is the view sniffing reads).
+SUPPORTED: Mapping[str, str] = _Supported()
 
 _ALIASES = {
     "image/jpg": "image/jpeg",
@@ -99,10 +93,16 @@ def modality_of(mime: str) -> str:
     try:
         return SUPPORTED[mime]
     except KeyError:
+        labels = [m.label for m in modalities()]
         raise UnsupportedMediaType(
-            f"{mime} is not supported; omniembed embeds text, PDF, images (PNG, JPEG, WebP, GIF, BMP, "
-            "TIFF, HEIC/HEIF, AVIF), audio (WAV, AIFF, MP3, FLAC, OGG/Opus, M4A/AAC, WebM) and video (MP4, MOV, MKV, WebM, AVI)"
+            f"{mime} is not supported; omniembed embeds {', '.join(labels[:-1])} and {labels[-1]}"
         ) from None
+
+
+def format_mime(modality: str, fmt: str) -> str | None:
+    """The MIME type a bare format name means for a modality (``audio``, ``mp3`` → ``audio/mpeg``), or None."""
+    mime = canonical_mime(f"{modality}/{fmt.strip().lower()}") if fmt and fmt.strip() else None
+    return mime if mime is not None and SUPPORTED.get(mime) == modality else None
 
 
 #: ISO-BMFF major brands of still images (HEIF/HEIC from phones, AVIF), told apart from MP4 video.
@@ -157,6 +157,10 @@ def sniff(head: bytes) -> str | None:
         return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
     if head[:4] == b"\x00\x00\x01\xba" or head[:4] == b"\x00\x00\x01\xb3":
         return "video/mpeg"
+    for m in modalities():  # modalities registered with their own byte check
+        found = m.sniff(head) if m.sniff is not None else None
+        if found:
+            return found
     return None
 
 

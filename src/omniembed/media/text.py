@@ -18,6 +18,7 @@ from typing import Callable
 from ..errors import DecodeError, InvalidInput, MediaTooLarge
 
 __all__ = ["decode_text", "decode_text_detected", "check_unicode", "clean_text", "split_sentences", "chunk_text",
+           "fine_windows", "FINE_MAX_TOKENS",
            "Chunk"]
 
 _BOMS = (
@@ -258,6 +259,43 @@ def _split_long(sentence: str, count_tokens: Callable[[str], int], max_tokens: i
         pieces.append((piece, count_tokens(piece)))
         start = lo
     return pieces
+
+
+#: Pieces of more than one line or sentence can also be returned as *fine* windows (the request's
+#: ``fine`` option): one per line or sentence (fragments of one or two short words, such as a heading,
+#: are merged with the next line; sentences longer than ``FINE_MAX_TOKENS`` are cut). The indexer stores
+#: them as extra chunk records: a query that matches one sentence of a page or a note is then not
+#: diluted by the rest of it, and the hit's snippet is that sentence ("small-to-big" retrieval).
+FINE_MAX_TOKENS = 48
+
+
+def _fragment(sentence: str) -> bool:
+    return len(sentence.split()) < 3 and len(sentence) < 16
+
+
+def fine_windows(text: str, count_tokens: Callable[[str], int], max_tokens: int = FINE_MAX_TOKENS) -> list[str]:
+    """Split ``text`` into line/sentence windows of at most ``max_tokens`` tokens (``count_tokens``:
+    the profile's text encoder).
+
+    Returns ``[]`` when the text is a single window already (its piece is that window)."""
+    units: list[str] = []
+    for line in text.splitlines():
+        for sent in split_sentences(line):
+            if count_tokens(sent) > max_tokens:
+                units.extend(c.text for c in chunk_text(sent, count_tokens, max_tokens, overlap_sentences=0))
+            else:
+                units.append(sent)
+    windows: list[str] = []
+    buf: list[str] = []
+    for sent in units:
+        buf.append(sent)
+        if not _fragment(" ".join(buf)):
+            windows.append(" ".join(buf))
+            buf = []
+    if buf:
+        windows.append(" ".join(buf))
+    windows = [w for w in windows if len(w) >= 8]
+    return windows if len(windows) > 1 else []
 
 
 def extract(src, ctx):

@@ -10,16 +10,17 @@ what it says:
    slide, scrolled text) is OCR'd once. A cut from a still picture (a new slide) is read at once (at
    most every ``MIN_OCR_GAP_S`` s); footage that keeps moving is read every ``MOTION_OCR_GAP_S`` s,
    which bounds OCR cost on camera video. Near-blank frames are not OCR'd.
-2. **Sound.** The first audio track goes through the audio pipeline's streaming decoder and Whisper
-   (language id, VAD); a video without sound simply has no transcript.
+2. **Sound.** The first audio track goes through the container layer's streaming decoder and Whisper
+   (``speech.py``: language id, VAD); a video without sound simply has no transcript.
 3. **Segments.** The timeline is cut into windows of ``SEGMENT_S`` seconds (≤ 128 s, the reference
    system's limit per video) overlapping by ``OVERLAP_S``. Per window, one ``ocr`` segment (the text of
    every look on screen during the window, deduplicated) and one ``asr`` segment (the speech in it),
    each with start/end seconds. The engine embeds them and pools the part's vector (``fusion.py``);
    the two channels are weighted to count equally (``_balance_channels``), so a frame full of small
-   print does not drown the narration.
+   print does not drown the narration. How the first window counts is fusion's rule (``fusion.py``).
 
-A file with no real video stream (audio-only MP4/M4A/WebM, or cover art only) is handled as audio.
+A file with no real video stream (audio-only MP4/M4A/WebM, or cover art only) never comes here: the
+container layer routes it to the audio pipeline (``av.route``).
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ import numpy as np
 from ..encoders.asr import AsrOptions
 from ..errors import DecodeError, DecodeTimeout, MediaTooLarge, UnsupportedMediaType
 from ..evidence import Evidence, MediaContext, Segment
-from ..fusion import FusionConfig
-from . import audio
+from ..types import clock
+from .av import check_header_duration, ffmpeg_message, open_container, video_streams
+from .sounds import with_sounds
 from .source import MediaSource
+from .speech import joined, language_note, no_speech_evidence, transcribe
 
 __all__ = ["extract", "Look", "sample_looks", "SEGMENT_S", "OVERLAP_S"]
 
@@ -96,7 +99,7 @@ def sample_looks(src: MediaSource, container, stream, ctx: MediaContext) -> tupl
             break
         except av.error.FFmpegError as exc:
             if decoded == 0:
-                raise DecodeError(f"{src.name}: cannot decode its video ({audio._ffmsg(exc)})") from None
+                raise DecodeError(f"{src.name}: cannot decode its video ({ffmpeg_message(exc)})") from None
             break  # a damaged tail: keep what decoded
         spent += time.monotonic() - t0
         if spent > limits.decode_timeout_s:
@@ -136,7 +139,7 @@ def sample_looks(src: MediaSource, container, stream, ctx: MediaContext) -> tupl
         segs = ocr_segments(frame.to_ndarray(format="rgb24"), ctx, "video")
         look.text = segs[0].text if segs else ""
         if ctx.progress:
-            ctx.progress(f"{src.name}: frames read to {audio.clock(t)}")
+            ctx.progress(f"{src.name}: frames read to {clock(t)}")
     if decoded == 0:
         raise DecodeError(f"{src.name}: the video stream holds no decodable frames")
     return looks, last_t
@@ -178,29 +181,21 @@ def _balance_channels(segments: list[Segment]) -> None:
         mean = sum(totals.values()) / 2
         for s in segments:
             s.weight = mean / totals[s.source]
-    if len(segments) > 1:
-        # fusion counts a part's first piece ``lead_weight`` times (a document's title lives there);
-        # a video's first window is no title, so the bonus is cancelled here.
-        segments[0].weight /= FusionConfig().lead_weight
 
 
 def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     """The video pipeline: per overlapping window, on-screen text (OCR) and speech (ASR)."""
     opts = AsrOptions.from_dict(ctx.asr_options)
-    c = audio.open_container(src)
+    c = open_container(src)
     try:
-        vstreams = audio.video_streams(c)
+        vstreams = video_streams(c)
         if not vstreams:
-            has_audio = bool(c.streams.audio)
-            c.close()
-            if not has_audio:
-                raise DecodeError(f"{src.name} has neither a video nor an audio stream")
-            return audio.extract(src, ctx)  # audio-only MP4/M4A/WebM
+            raise DecodeError(f"{src.name} has no video stream")
         stream = vstreams[0]
         cc = getattr(stream, "codec_context", None)
         if cc is None or not getattr(cc, "name", None) or cc.name == "none":
             raise UnsupportedMediaType(f"{src.name}: its video codec cannot be decoded by the installed ffmpeg")
-        header_s = audio.check_header_duration(src, c, ctx.limits)
+        header_s = check_header_duration(src, c, ctx.limits)
         has_audio = bool(c.streams.audio)
         looks, last_t = sample_looks(src, c, stream, ctx)
     finally:
@@ -211,7 +206,7 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     audio_note = ""
     if has_audio:
         try:
-            asr, audio_s = audio.transcribe(src, ctx, progress=ctx.progress)
+            asr, audio_s = transcribe(src, ctx, progress=ctx.progress)
         except DecodeError as exc:  # a broken sound track does not sink the pictures
             asr, audio_s = [], 0.0
             audio_note = f"{src.name}: sound track not used ({exc})"
@@ -227,12 +222,12 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
             segments.append(Segment(text, "video", "ocr", start_s=round(lo, 2), end_s=round(hi, 2)))
         speech = [s for s in asr if s.end > lo and s.start < hi]
         if speech:
-            segments.append(audio.joined(speech, "video", lo, hi))
+            segments.append(joined(speech, "video", lo, hi))
     _balance_channels(segments)
     flags: set[str] = set()
     notes = [
-        f"{src.name}: {audio.clock(duration)} of video, {len(looks)} distinct frame(s) read, "
-        + (f"speech: {audio.language_note(asr)}" if asr else "no speech heard" if has_audio else "no sound track")
+        f"{src.name}: {clock(duration)} of video, {len(looks)} distinct frame(s) read, "
+        + (f"speech: {language_note(asr)}" if asr else "no speech heard" if has_audio else "no sound track")
     ]
     if audio_note:
         notes.append(audio_note)
@@ -243,12 +238,12 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
     if opts.task == "translate" and asr:
         notes.append(f"{src.name}: speech translated to English by Whisper")
     if not segments:
-        ev = audio.no_speech_evidence(src, duration, "video")
-        ev.segments[0].text = f"A video of {audio.clock(duration)} without readable text or recognisable speech."
+        ev = no_speech_evidence(src, duration, "video")
+        ev.segments[0].text = f"A video of {clock(duration)} without readable text or recognisable speech."
         ev.flags |= flags
         ev.notes = notes + [
             f"{src.name}: the lite profile found no on-screen text and heard no words; its vector only says so"
         ]
-        return audio._with_sounds(src, ctx, ev) if has_audio else ev
+        return with_sounds(src, ctx, ev) if has_audio else ev
     ev = Evidence("video", segments, flags=flags, notes=notes)
-    return audio._with_sounds(src, ctx, ev) if has_audio else ev
+    return with_sounds(src, ctx, ev) if has_audio else ev

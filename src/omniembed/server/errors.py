@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidInput, OmniEmbedError
+from ..errors import FileAccessDenied, OmniEmbedError
 
 __all__ = [
     "ApiError",
@@ -69,12 +69,6 @@ class ApiError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}
-
-
-class FileAccessDenied(InvalidInput):
-    """A ``fileData`` reference names something the server is not allowed to read."""
-
-    http_status = 403
 
 
 def to_api_error(exc: BaseException) -> ApiError:

@@ -31,10 +31,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import InvalidInput, MediaTooLarge
+from ..errors import FileAccessDenied, FileNotFound, InvalidInput, MediaTooLarge
 from ..media.source import Limits, MediaSource
 from ..types import FileData
-from .errors import ApiError, FileAccessDenied
+from .errors import ApiError
 
 __all__ = ["FileRecord", "FileStore", "ServerFileResolver", "file_id_from_uri", "rfc3339", "upload_session_id",
            "parse_length"]
@@ -42,10 +42,6 @@ __all__ = ["FileRecord", "FileStore", "ServerFileResolver", "file_id_from_uri", 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _SPOOL_BYTES = 1 << 20  # an upload is written to disk in pieces of about this size (bounded memory)
 _URI_ID = re.compile(r"(?:^|/)files/([a-z0-9][a-z0-9-]{0,39})$")
-
-
-class FileNotFound(InvalidInput):
-    http_status = 404
 
 
 def upload_session_id(query_string: bytes | str) -> str | None:

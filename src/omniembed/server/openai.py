@@ -32,6 +32,8 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from ..media.source import format_mime
+from ..modalities import url_items
 from ..types import Blob, Content, EmbedRequest, FileData, Part, TaskType
 from .errors import ApiError
 from .gemini import RequestBudget, decode_base64
@@ -40,10 +42,6 @@ if TYPE_CHECKING:
     from .app import Services
 
 __all__ = ["parse_input", "create_router", "encode_vector"]
-
-_AUDIO_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
-                  "m4a": "audio/mp4", "aac": "audio/aac", "webm": "audio/webm", "opus": "audio/ogg"}
-
 
 def _data_url(url: Any, where: str, budget: RequestBudget) -> Part:
     if not isinstance(url, str):
@@ -70,7 +68,7 @@ def _item_part(item: Any, where: str, budget: RequestBudget) -> Part:
     kind = item.get("type")
     if kind == "text" and isinstance(item.get("text"), str):
         return _item_part(item["text"], where, budget)
-    if kind in ("image_url", "media_url", "audio_url", "video_url", "document_url"):
+    if kind in url_items():  # image_url, audio_url, video_url, document_url, media_url: the modality table
         inner = item.get(kind)
         url = inner.get("url") if isinstance(inner, dict) else inner
         return _data_url(url, f"{where}.{kind}", budget)
@@ -78,7 +76,7 @@ def _item_part(item: Any, where: str, budget: RequestBudget) -> Part:
         a = item["input_audio"]
         fmt = str(a.get("format") or "").lower()
         data = decode_base64(a.get("data"), f"{where}.input_audio", budget.max_inline_bytes)
-        return Part(inline_data=Blob(data, mime_type=_AUDIO_FORMATS.get(fmt)))
+        return Part(inline_data=Blob(data, mime_type=format_mime("audio", fmt)))
     if kind == "file" and isinstance(item.get("file"), dict):
         f = item["file"]
         if f.get("file_id"):
