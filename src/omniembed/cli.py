@@ -506,7 +506,7 @@ def search(
     k: int = typer.Option(10, "-k", "--top", help="How many results."),
     type_: Optional[List[str]] = typer.Option(None, "--type", "-t", help="Only pdf, image, audio, video or text (repeatable)."),
     image: Optional[Path] = typer.Option(None, "--image", help="Query by an image (its text, in the lite profile)."),
-    audio: Optional[Path] = typer.Option(None, "--audio", help="Query by a recording (what is said, in lite)."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="Query by a recording (what is said; with --sound-model also what it sounds like)."),
     file: Optional[Path] = typer.Option(None, "--file", help="Query by any file (PDF, video, text...)."),
     chunks: bool = typer.Option(False, "--chunks", help="List matching passages (several per file) instead of files."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON hits."),
