@@ -179,6 +179,18 @@ _TASK_HELP = "Task type, one of: " + ", ".join(t.value for t in TaskType) + " (c
 
 _SPEECH_LANGUAGE_HELP = "Spoken language of audio/video (ISO code, e.g. de); skips language identification."
 _SPEECH_LANGUAGES_HELP = "Languages your recordings use, e.g. en,de,fr: identification picks among them."
+_SPEECH_MODEL_HELP = ("A faster-whisper (CTranslate2) Whisper directory to use instead of Whisper base "
+                      "(large-v3, distil-whisper, a fine-tune); see docs/profiles.md.")
+_SOUND_MODEL_HELP = ("A CLAP ONNX export directory: non-speech audio and sound tracks get zero-shot sound tags "
+                     "(its own profile id); see docs/profiles.md.")
+
+
+def _speech_model_opt():
+    return typer.Option(None, "--speech-model", help=_SPEECH_MODEL_HELP)
+
+
+def _sound_model_opt():
+    return typer.Option(None, "--sound-model", help=_SOUND_MODEL_HELP)
 
 
 def _speech_options(language: Optional[str], languages: Optional[str], **extra) -> dict:
@@ -207,6 +219,8 @@ def embed(
     profile: str = typer.Option("lite", "--profile", help="Embedding profile: lite, or an image-text model directory (CLIP, SigLIP, jina-clip-v2 ONNX export; see docs/profiles.md)."),
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
+    speech_model: Optional[Path] = _speech_model_opt(),
+    sound_model: Optional[Path] = _sound_model_opt(),
     as_text: bool = typer.Option(False, "--text", help="Embed every argument as text, even one naming a file."),
     lines: bool = typer.Option(False, "--lines", help="With '-': one input per line of standard input."),
     progress: Optional[bool] = typer.Option(
@@ -225,7 +239,8 @@ def embed(
             items.extend(_stdin_inputs(lines) if a == "-" and not as_text else [_as_input(a, as_text=as_text)])
         if not items:
             raise InvalidInput("nothing to embed")
-        emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages))
+        emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages),
+                       speech_model=speech_model, sound_model=sound_model)
         results = _embed_with_progress(emb, items, task_type, dims, progress)
     except OmniEmbedError as exc:
         _fail(exc)
@@ -340,6 +355,8 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
+    speech_model: Optional[Path] = _speech_model_opt(),
+    sound_model: Optional[Path] = _sound_model_opt(),
 ) -> None:
     """Serve the Gemini REST (/v1beta) and OpenAI (/v1/embeddings) APIs, with dynamic batching and batch jobs.
 
@@ -364,6 +381,8 @@ def serve(
     config = ServerConfig(
         profile=profile,
         asr_options=asr_options,
+        speech_model=str(speech_model) if speech_model else None,
+        sound_model=str(sound_model) if sound_model else None,
         api_keys=tuple(api_key or ()),
         data_dir=data_dir or default_data_dir(),
         store=store,
@@ -444,6 +463,8 @@ def index(
     progress: bool = typer.Option(True, "--progress/--quiet", help="Show progress (a bar on a terminal)."),
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
+    speech_model: Optional[Path] = _speech_model_opt(),
+    sound_model: Optional[Path] = _sound_model_opt(),
     as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON on stdout."),
     reindex_ann: bool = typer.Option(False, "--reindex-ann", help="Rebuild the vector (ANN) index from scratch "
                                      "after the run (after the archive grew several-fold); see `omniembed status`."),
@@ -458,7 +479,8 @@ def index(
     from .store import open_store
 
     try:
-        emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages))
+        emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages),
+                       speech_model=speech_model, sound_model=sound_model)
         st = open_store(store, backend=backend)
         report = Indexer(st, emb, dims=dims).run(folder, console=err_console, progress=progress)
         if reindex_ann:
@@ -496,7 +518,7 @@ def search(
     k: int = typer.Option(10, "-k", "--top", help="How many results."),
     type_: Optional[List[str]] = typer.Option(None, "--type", "-t", help="Only pdf, image, audio, video or text (repeatable)."),
     image: Optional[Path] = typer.Option(None, "--image", help="Query by an image (its text in lite; the picture itself in an image-text profile)."),
-    audio: Optional[Path] = typer.Option(None, "--audio", help="Query by a recording (what is said, in lite)."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="Query by a recording (what is said; with --sound-model also what it sounds like)."),
     file: Optional[Path] = typer.Option(None, "--file", help="Query by any file (PDF, video, text...)."),
     chunks: bool = typer.Option(False, "--chunks", help="List matching passages (several per file) instead of files."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON hits."),
@@ -506,8 +528,13 @@ def search(
                                          "fusion (the dense list weighs 1)."),
     profile: Optional[str] = typer.Option(None, "--profile", help="The store's profile (default: the one it "
                                           "records); a model-directory profile needs its directory here."),
+    speech_model: Optional[Path] = _speech_model_opt(),
+    sound_model: Optional[Path] = _sound_model_opt(),
 ) -> None:
-    """Search an indexed folder; hits point into the media (PDF page, start-end seconds)."""
+    """Search an indexed folder; hits point into the media (PDF page, start-end seconds).
+
+    A store indexed with --sound-model is searched with the same --sound-model (its profile id names the
+    model; the directory is needed to embed audio queries)."""
     from .search import Searcher
 
     given = [q for q in (query, image, audio, file) if q is not None]
@@ -515,7 +542,7 @@ def search(
         _usage("give exactly one of: QUERY text, --image PATH, --audio PATH or --file PATH")
     q = given[0] if isinstance(given[0], str) else Path(given[0])
     try:
-        searcher = Searcher(store, profile=profile)
+        searcher = Searcher(store, embedder=_store_embedder(store, profile, speech_model, sound_model), profile=profile)
         hits = searcher.search(q, k=k, modalities=type_, chunks=chunks, mode=mode, weights=(1.0, keyword_weight))
     except OmniEmbedError as exc:
         _fail(exc)
@@ -525,6 +552,25 @@ def search(
         sys.stdout.write("\n")
         return
     _print_hits(hits, f"{q if isinstance(q, str) else q.name}")
+
+
+def _store_embedder(store, profile: Optional[str], speech_model: Optional[Path], sound_model: Optional[Path]):
+    """An Embedder of the store's profile (or ``profile``, e.g. a model directory) with these audio models,
+    or None (the Searcher then builds the profile as is)."""
+    if speech_model is None and sound_model is None:
+        return None
+    from .embedder import Embedder
+    from .store import open_store
+
+    st = open_store(store)
+    try:
+        base = st.require_info().profile
+    finally:
+        st.close()
+    from .hearing import base_profile_id
+
+    return Embedder(profile if profile is not None else base_profile_id(base), speech_model=speech_model,
+                    sound_model=sound_model)
 
 
 @app.command()
@@ -570,6 +616,8 @@ def cluster(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     profile: Optional[str] = typer.Option(None, "--profile", help="The store's profile (default: the one it "
                                           "records); a model-directory profile needs its directory here."),
+    speech_model: Optional[Path] = _speech_model_opt(),
+    sound_model: Optional[Path] = _sound_model_opt(),
 ) -> None:
     """Group the indexed files and name the groups from their snippets (or classify with --labels)."""
     import dataclasses
@@ -578,7 +626,7 @@ def cluster(
     from .search import Searcher
 
     try:
-        searcher = Searcher(store, profile=profile)
+        searcher = Searcher(store, embedder=_store_embedder(store, profile, speech_model, sound_model), profile=profile)
         if labels:
             names = [x.strip() for x in labels.split(",") if x.strip()]
             files = [r for r in searcher.store.records("file") if not type_ or r.modality in type_]
@@ -687,8 +735,11 @@ def transcribe(
         "language and keep both readings (the default); --no-hedge trusts identification.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    speech_model: Optional[Path] = _speech_model_opt(),
+    sound_model: Optional[Path] = _sound_model_opt(),
 ) -> None:
-    """Show what the lite profile hears and reads in audio/video: timestamped windows, language, OCR."""
+    """Show what the lite profile hears and reads in audio/video: timestamped windows, language, OCR
+    (and, with --sound-model, what it sounds like)."""
     from .evidence import MediaContext
     from .media import extract
     from .media.source import Limits, MediaSource
@@ -696,6 +747,11 @@ def transcribe(
     try:
         opts = _speech_options(language, languages, beam_size=beam, lid_candidates=2 if hedge else 1,
                                task="translate" if translate else "transcribe")
+        encoders = None
+        if speech_model is not None or sound_model is not None:
+            from .hearing import with_audio
+
+            encoders = with_audio("lite", speech_model=speech_model, sound_model=sound_model).load_encoders()
     except OmniEmbedError as exc:
         _fail(exc)
         return
@@ -704,7 +760,8 @@ def transcribe(
         try:
             src = MediaSource.from_path(f, None, Limits())
             with console.status(f"reading {f.name}…") as status:
-                ctx = MediaContext(limits=Limits(), asr_options=opts, progress=lambda m: status.update(m))
+                ctx = MediaContext(limits=Limits(), asr_options=opts, progress=lambda m: status.update(m),
+                                   encoders=encoders)
                 ev = extract(src, ctx)
         except OmniEmbedError as exc:
             _fail(exc)

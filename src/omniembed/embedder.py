@@ -60,6 +60,10 @@ class Embedder:
         fusion: how pieces and parts are pooled (:class:`omniembed.FusionConfig`).
         limits: size and time guards (:class:`omniembed.Limits`).
         asr_options: options for speech recognition (e.g. ``{"language": "de"}``).
+        speech_model: a faster-whisper (CTranslate2) Whisper directory to use instead of Whisper base
+            (large-v3, distil-whisper, a fine-tune…); same profile id (docs/profiles.md).
+        sound_model: a CLAP ONNX export directory: non-speech audio and sound tracks get zero-shot sound
+            tags ("sounds like: dog, bark") embedded as text; the profile gets its own id.
         batch_size: contents embedded per engine call (memory bound for long lists).
     """
 
@@ -74,6 +78,8 @@ class Embedder:
         asr_options: dict | None = None,
         file_resolver: FileResolver = local_file_resolver,
         batch_size: int = 32,
+        speech_model: str | os.PathLike[str] | None = None,
+        sound_model: str | os.PathLike[str] | None = None,
     ):
         self.engine = Engine(
             profile,
@@ -83,6 +89,8 @@ class Embedder:
             ocr=ocr,
             ocr_languages=ocr_languages,
             asr_options=asr_options,
+            speech_model=speech_model,
+            sound_model=sound_model,
         )
         self.batch_size = max(1, int(batch_size))
 

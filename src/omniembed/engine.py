@@ -23,6 +23,7 @@ from .encoders.base import Encoders, TextEncoder
 from .errors import InvalidInput
 from .evidence import Evidence, MediaContext, Segment
 from .fusion import FusionConfig, fuse_parts, pool_pieces
+from .hearing import with_audio
 from .media import extract_many
 from .media.source import Limits, MediaSource
 from .media.text import check_unicode, chunk_text, clean_text, fine_windows
@@ -88,8 +89,12 @@ class Engine:
         ocr: str | None = None,
         ocr_languages: str | None = None,
         asr_options: dict | None = None,
+        speech_model: str | Path | None = None,
+        sound_model: str | Path | None = None,
     ):
-        self.profile = get_profile(profile)
+        # a speech model (faster-whisper directory) and/or a sound model (CLAP directory) join the
+        # profile's encoders; a sound model gives the profile its own id (hearing.py)
+        self.profile = with_audio(get_profile(profile), speech_model=speech_model, sound_model=sound_model)
         self.space = Space(self.profile)
         self.limits = limits or Limits()
         self.fusion = fusion or FusionConfig()

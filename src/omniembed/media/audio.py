@@ -23,8 +23,9 @@ from ..errors import OmniEmbedError, RequestCancelled
 from ..evidence import Evidence, MediaContext
 from ..types import clock
 from .av import check_header_duration, decode_blocks, open_container, video_streams
+from .sounds import with_sounds
 from .source import MediaSource
-from .speech import language_note, no_speech_evidence, speech_segments, transcribe
+from .speech import language_note, no_speech_evidence, speech_model, speech_segments, transcribe
 
 __all__ = ["extract", "extract_many", "speech_evidence"]
 
@@ -41,7 +42,7 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
         asr, duration = transcribe(src, ctx, container=c, progress=ctx.progress)
     finally:
         c.close()
-    return speech_evidence(src, asr, duration, opts)
+    return with_sounds(src, ctx, speech_evidence(src, asr, duration, opts))
 
 
 def speech_evidence(src: MediaSource, asr: list[AsrSegment], duration: float, opts: AsrOptions) -> Evidence:
@@ -99,10 +100,10 @@ def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | 
             out[i] = exc
     if len(short) == 1:  # alone: exactly the one-file path
         i, samples = short[0]
-        segs = get_asr().transcribe_block(samples, 0.0, opts)
-        out[i] = speech_evidence(srcs[i], segs, len(samples) / SAMPLE_RATE, opts)
+        segs = get_asr(speech_model(ctx)).transcribe_block(samples, 0.0, opts)
+        out[i] = with_sounds(srcs[i], ctx, speech_evidence(srcs[i], segs, len(samples) / SAMPLE_RATE, opts))
     elif short:
-        results = get_asr().transcribe_clips([samples for _, samples in short], opts)
+        results = get_asr(speech_model(ctx)).transcribe_clips([samples for _, samples in short], opts)
         for (i, samples), segs in zip(short, results):
-            out[i] = speech_evidence(srcs[i], segs, len(samples) / SAMPLE_RATE, opts)
+            out[i] = with_sounds(srcs[i], ctx, speech_evidence(srcs[i], segs, len(samples) / SAMPLE_RATE, opts))
     return out  # type: ignore[return-value]

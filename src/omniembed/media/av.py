@@ -93,12 +93,12 @@ def check_header_duration(src: MediaSource, container, limits: Limits) -> float 
     return dur
 
 
-def _quiet_cut(buf: np.ndarray, search_s: float = 10.0, win_s: float = 0.5) -> int:
+def _quiet_cut(buf: np.ndarray, search_s: float = 10.0, win_s: float = 0.5, rate: int = SAMPLE_RATE) -> int:
     """Index near the end of ``buf`` at the centre of its quietest ``win_s`` (where to cut a block)."""
     n = len(buf)
-    lo = max(0, n - int(search_s * SAMPLE_RATE))
+    lo = max(0, n - int(search_s * rate))
     tail = buf[lo:]
-    w = int(win_s * SAMPLE_RATE)
+    w = int(win_s * rate)
     if len(tail) <= w:
         return n
     energy = np.convolve(tail.astype(np.float32) ** 2, np.ones(w, np.float32), mode="valid")
@@ -106,9 +106,10 @@ def _quiet_cut(buf: np.ndarray, search_s: float = 10.0, win_s: float = 0.5) -> i
 
 
 def decode_blocks(
-    src: MediaSource, limits: Limits, block_s: float = 240.0, *, container=None
+    src: MediaSource, limits: Limits, block_s: float = 240.0, *, container=None, rate: int = SAMPLE_RATE
 ) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (start seconds, 16 kHz mono float32 samples) blocks of about ``block_s`` seconds.
+    """Yield (start seconds, mono float32 samples at ``rate`` — 16 kHz for Whisper, a sound model's own
+    rate for it) blocks of about ``block_s`` seconds.
 
     Raises DecodeError (corrupt data, no audio stream), MediaTooLarge (too long), DecodeTimeout.
     """
@@ -122,9 +123,9 @@ def decode_blocks(
         check_header_duration(src, c, limits)
         stream = c.streams.audio[0]
         stream.thread_type = "AUTO"
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        block_n = int(block_s * SAMPLE_RATE)
-        max_n = int(limits.max_media_seconds * SAMPLE_RATE)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        block_n = int(block_s * rate)
+        max_n = int(limits.max_media_seconds * rate)
         pending: list[np.ndarray] = []
         pending_n = 0
         emitted = 0  # samples already yielded
@@ -160,10 +161,10 @@ def decode_blocks(
                 raise MediaTooLarge(
                     f"{src.name} lasts more than {limits.max_media_seconds:,.0f} s, the limit for audio/video"
                 )
-            if pending_n >= block_n + 10 * SAMPLE_RATE or (done and pending_n):
+            if pending_n >= block_n + 10 * rate or (done and pending_n):
                 buf = np.concatenate(pending)
-                cut = len(buf) if done else _quiet_cut(buf[: block_n + 10 * SAMPLE_RATE])
-                yield emitted / SAMPLE_RATE, buf[:cut]
+                cut = len(buf) if done else _quiet_cut(buf[: block_n + 10 * rate], rate=rate)
+                yield emitted / rate, buf[:cut]
                 emitted += cut
                 rest = buf[cut:]
                 pending, pending_n = ([rest], len(rest)) if len(rest) else ([], 0)

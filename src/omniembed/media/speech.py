@@ -19,7 +19,12 @@ from ..types import clock
 from .av import decode_blocks
 from .source import MediaSource
 
-__all__ = ["transcribe", "windows", "joined", "speech_segments", "language_note", "no_speech_evidence"]
+__all__ = ["transcribe", "windows", "joined", "speech_segments", "language_note", "no_speech_evidence", "speech_model"]
+
+
+def speech_model(ctx: MediaContext) -> str | None:
+    """The profile's speech model directory (None: Whisper base)."""
+    return getattr(ctx.encoders, "speech_model", None)
 
 
 def transcribe(
@@ -40,7 +45,7 @@ def transcribe(
         ctx.check()  # a work unit is one block: stop here if the request was cancelled
         duration = start + len(block) / SAMPLE_RATE
         if asr is None:
-            asr = get_asr()
+            asr = get_asr(speech_model(ctx))
         segments.extend(asr.transcribe_block(block, start, opts))
         if progress:
             progress(f"{src.name}: transcribed {clock(duration)}")

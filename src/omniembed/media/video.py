@@ -36,6 +36,7 @@ from ..errors import DecodeError, DecodeTimeout, MediaTooLarge, UnsupportedMedia
 from ..evidence import Evidence, MediaContext, Segment
 from ..types import clock
 from .av import check_header_duration, ffmpeg_message, open_container, video_streams
+from .sounds import with_sounds
 from .source import MediaSource
 from .speech import joined, language_note, no_speech_evidence, transcribe
 
@@ -263,5 +264,6 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
         ev.notes = notes + [
             f"{src.name}: the lite profile found no on-screen text and heard no words; its vector only says so"
         ]
-        return ev
-    return Evidence("video", segments, flags=flags, notes=notes)
+        return with_sounds(src, ctx, ev) if has_audio else ev
+    ev = Evidence("video", segments, flags=flags, notes=notes)
+    return with_sounds(src, ctx, ev) if has_audio else ev

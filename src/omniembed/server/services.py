@@ -79,6 +79,8 @@ class ServerConfig:
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     job_chunk_size: int = 16  # batch-job items per engine call (and per committed transaction)
     asr_options: dict[str, Any] = field(default_factory=dict)  # speech recognition, e.g. {"languages": ["en", "de"]}
+    speech_model: str | None = None  # a faster-whisper directory instead of Whisper base (hearing.py)
+    sound_model: str | None = None  # a CLAP export directory: sound tags; the profile gets its own id
     run_jobs: bool = True
     warm: bool = True  # load the text encoder at startup, in the background
     max_request_cpu_s: float = 3600.0  # estimated CPU seconds one request may cost → 413 beyond (0: no limit)
@@ -97,6 +99,15 @@ class _Owner:
     limited: bool = True  # the per-request CPU ceiling applies (not to batch-job items)
 
 
+def _worker_engine_args(profile: Profile, config: ServerConfig) -> dict:
+    """How a spawned worker rebuilds the server's profile: its reference (a registered name or a model
+    directory), or, with audio models, the configured base profile plus the model directories (a
+    lite+CLAP id is only registered in this process)."""
+    if not (config.speech_model or config.sound_model):
+        return {"profile": profile.ref}
+    return {"profile": config.profile, "speech_model": config.speech_model, "sound_model": config.sound_model}
+
+
 class Services:
     """What handlers share: config, engine, batcher, files, jobs, metrics. ``app.state.services``."""
 
@@ -107,7 +118,8 @@ class Services:
         self.files = FileStore(data / "files", max_bytes=config.max_upload_bytes, limits=config.limits)
         self.resolver = ServerFileResolver(self.files, config.allow_file_roots)
         self.engine = engine or Engine(config.profile, limits=config.limits, file_resolver=self.resolver,
-                                       asr_options=config.asr_options)
+                                       asr_options=config.asr_options, speech_model=config.speech_model,
+                                       sound_model=config.sound_model)
         self.engine.file_resolver = self.resolver  # whoever built the engine, fileData goes through us
         self.profile: Profile = self.engine.profile
         self.catalog = ModelCatalog(self.profile, tuple(config.model_aliases), config.limits)
@@ -119,7 +131,8 @@ class Services:
             from ..workers import WorkerLimits, WorkerPool
 
             self.workers = WorkerPool(
-                dict(profile=self.profile.ref, limits=config.limits, asr_options=config.asr_options),
+                dict(limits=config.limits, asr_options=config.asr_options,
+                     **_worker_engine_args(self.profile, config)),
                 size=config.batching.workers,
                 limits=WorkerLimits(time_s=config.worker_timeout_s, memory_bytes=config.worker_memory_bytes,
                                    nice=config.worker_nice),
