@@ -230,7 +230,12 @@ class Engine:
             vecs = np.stack([j.vector for j in st.jobs])  # type: ignore[misc]
             part_vectors.append(
                 pool_pieces(
-                    vecs, [j.tokens for j in st.jobs], [j.segment.weight for j in st.jobs], self.fusion, ev.modality
+                    vecs,
+                    [j.tokens for j in st.jobs],
+                    [j.segment.weight for j in st.jobs],
+                    self.fusion,
+                    ev.modality,
+                    [j.segment.source for j in st.jobs],
                 )
             )
             modalities.append(ev.modality)
