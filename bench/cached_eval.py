@@ -4,8 +4,8 @@
     .venv/bin/python -c "import bench.cached_eval as c, bench.eval_search as s; c.install(); s.main()"
 
 Exactly ``omniembed.Embedder().embed`` (the runner's ``omniembed`` adapter), except that two pure
-functions are memoised on disk (``.omniembed/evalcache.sqlite``): media extraction (PDF text layer,
-OCR, ASR: keyed by the file's bytes) and e5 (keyed by mode and text). Chunking, pooling, fusion and
+functions are memoised on disk (``.omniembed/evalcache.sqlite``): media extraction (``engine.extract_many``:
+PDF text layer, OCR, ASR, keyed by each file's bytes) and e5 (keyed by mode and text). Chunking, pooling, fusion and
 the Matryoshka projection run for real on every call, so a second run after a change to fusion
 scores the new rule on the same evidence in minutes instead of re-running OCR, Whisper and e5 on a
 shared, loaded machine. Not for changes to extraction or the encoder: clear the cache for those.
@@ -48,21 +48,24 @@ def install(db: str | Path | None = None) -> None:
     import omniembed.engine as engine_mod
     from omniembed.encoders.e5 import E5Encoder
 
-    if getattr(engine_mod.extract, "_cached", False):
+    if getattr(engine_mod.extract_many, "_cached", False):
         return
     cache = _Cache(Path(db) if db else DB)
-    real_extract = engine_mod.extract
+    real_extract_many = engine_mod.extract_many
 
-    def extract(src, ctx):
-        key = "x:" + hashlib.sha1(src.read()).hexdigest()
-        ev = cache.get(key)
-        if ev is None:
-            ev = real_extract(src, ctx)
-            cache.put(key, ev)
-        return ev
+    def extract_many(srcs, ctx):
+        keys = ["x:" + hashlib.sha1(src.read()).hexdigest() for src in srcs]
+        got = [cache.get(k) for k in keys]
+        todo = [i for i, g in enumerate(got) if g is None]
+        if todo:
+            for i, ev in zip(todo, real_extract_many([srcs[i] for i in todo], ctx)):
+                got[i] = ev
+                if not isinstance(ev, Exception):  # errors are not memoised
+                    cache.put(keys[i], ev)
+        return got
 
-    extract._cached = True  # type: ignore[attr-defined]
-    engine_mod.extract = extract
+    extract_many._cached = True  # type: ignore[attr-defined]
+    engine_mod.extract_many = extract_many
     real_encode = E5Encoder.encode
 
     def encode(self, texts, mode):
@@ -84,11 +87,12 @@ class CachedOmniembed:
 
     TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 
-    def __init__(self, db: str | None = None):
+    def __init__(self, db: str | None = None, **fusion):
+        """``fusion``: FusionConfig fields to try (``--embedder-arg channel_power=0.5``); none = the defaults."""
         import omniembed
 
         install(db)
-        self.embedder = omniembed.Embedder()
+        self.embedder = omniembed.Embedder(fusion=omniembed.FusionConfig(**fusion) if fusion else None)
 
     def __call__(self, items, task, dims):
         kw = {"task_type": self.TASK_TYPES[task]}

@@ -1,139 +1,75 @@
 #!/usr/bin/env python3
-"""Fit the lite profile's Matryoshka rotation: a centring vector μ and an orthogonal rotation R (PCA).
+"""Fit the lite profile's Matryoshka rotation: an orthogonal R whose first axes keep what retrieval needs.
 
-multilingual-e5-small was not trained for truncation; PCA sorts the axes of its space by variance, so a
-prefix of the rotated vector keeps as much of the geometry as a prefix can. Run once, offline:
+multilingual-e5-small was not trained for truncation; the lite space is ``normalize(R · (e − μ))[:d]``,
+so the order of R's axes decides what a 128- or 256-d prefix keeps. Run once, offline:
 
-    .venv/bin/python scripts/fit_rotation.py            # writes src/omniembed/data/lite_rotation.npz
+    .venv/bin/python scripts/fit_rotation.py                 # writes src/omniembed/data/lite_rotation.npz
+    .venv/bin/python scripts/fit_rotation.py --beta 0        # plain PCA about μ instead
 
-Corpus (all read from this machine, nothing downloaded):
-* the gettext message catalogs under /usr/share/locale — UI strings of ~80 Debian programs in ~100
-  languages, as msgid (English) and msgstr (translation) — EXCEPT the catalogs the dev evaluation set is
-  built from (coreutils, glib20, gtk20, Linux-PAM; gtk30 too, which shares gtk20's strings), and except
-  any string that also appears in the evaluation set;
-* English prose: the docstrings of the Python standard library's modules, classes and functions.
-Each text is embedded in both e5 modes (``query: `` and ``passage: ``), since both kinds of vector
-live in the space.
+**Corpus** (``bench/matryoshka_holdout.py``: all read from this machine, never eval-dev's items): gettext
+catalogs (~150 languages), English and translated man pages, installed packages' summaries and
+descriptions, the standard library's docstrings — half embedded as ``query: ``, half as ``passage: ``. Unlike the first fit (gettext + docstrings, plain PCA), the test catalogs, test packages
+and test man pages of that benchmark are left out, so its held-out numbers stay held out.
+
+**Axes**: eigenvectors of ``C_total − β·C_within`` (``fit_rotation``): ``C_total`` is the second moment
+of the embeddings about μ, ``C_within`` that of differences that should not matter for retrieval — a
+message as a query vs its translation as a passage (language and prefix). β = 0 is PCA. μ stays the shipped centre, so
+full-size (384-d) vectors are exactly what they were; only the order of the axes changes. The choice of
+β and its held-out numbers (leave-language-out, leave-domain-out) are in docs/engine.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import gettext
-import importlib
-import inspect
 import json
-import pkgutil
-import random
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
-EXCLUDED_DOMAINS = {"coreutils", "glib20", "gtk20", "gtk20-properties", "gtk30", "gtk30-properties", "Linux-PAM"}
-
-
-def eval_strings(eval_dir: Path) -> set[str]:
-    """Every text of the dev evaluation set, to keep it out of the fit."""
-    out: set[str] = set()
-    for f in eval_dir.glob("tasks/*/*.jsonl"):
-        for line in f.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            for key in ("text",):
-                if rec.get(key):
-                    out.add(rec[key].strip().lower())
-            if rec.get("meta", {}).get("transcript"):
-                out.add(rec["meta"]["transcript"].strip().lower())
-    return out
-
-
-def gettext_texts(locale_dir: Path, rng: random.Random, per_catalog: int) -> list[str]:
-    texts = []
-    for mo in sorted(locale_dir.glob("*/LC_MESSAGES/*.mo")):
-        if mo.stem in EXCLUDED_DOMAINS or mo.stem.startswith("iso_"):
-            continue
-        try:
-            with mo.open("rb") as fh:
-                cat = gettext.GNUTranslations(fh)._catalog  # type: ignore[attr-defined]
-        except Exception:
-            continue
-        pairs = [(k, v) for k, v in cat.items() if isinstance(k, str) and k and isinstance(v, str) and v]
-        rng.shuffle(pairs)
-        for msgid, msgstr in pairs[:per_catalog]:
-            for t in (msgid, msgstr):
-                t = " ".join(t.replace("_", "").replace("&", "").split())
-                if 12 <= len(t) <= 600 and "%" not in t:
-                    texts.append(t)
-    return texts
-
-
-def docstring_texts(limit: int) -> list[str]:
-    texts = []
-    warnings.simplefilter("ignore")
-    for mod in sorted(m.name for m in pkgutil.iter_modules() if m.module_finder.path.endswith("python3.11")):
-        if mod.startswith(("_", "test", "idlelib", "tkinter", "turtle", "antigravity", "this")):
-            continue
-        try:
-            m = importlib.import_module(mod)
-        except Exception:
-            continue
-        for obj in [m, *[v for _, v in inspect.getmembers(m) if inspect.isclass(v) or inspect.isfunction(v)]]:
-            doc = inspect.getdoc(obj)
-            if doc and len(doc) >= 40:
-                texts.append(doc[:1500])
-        if len(texts) >= limit:
-            break
-    return texts[:limit]
+from bench.matryoshka_holdout import (  # noqa: E402
+    CACHE, Vectors, collect, fit_embeddings, fit_matrices, fit_rotation, shipped, subsample,
+)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--locale-dir", type=Path, default=Path("/usr/share/locale"))
-    ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval-dev")
-    ap.add_argument("--per-catalog", type=int, default=40, help="message pairs sampled per catalog")
-    ap.add_argument("--docstrings", type=int, default=3000)
-    ap.add_argument("--max-texts", type=int, default=40000)
-    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--beta", type=float, default=1.0, help="weight of C_within (0 = PCA)")
+    ap.add_argument("--pairs", type=int, default=1000)
+    ap.add_argument("--man", type=int, default=300)
+    ap.add_argument("--docstrings", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "omniembed" / "data" / "lite_rotation.npz")
     args = ap.parse_args()
 
-    rng = random.Random(args.seed)
-    banned = eval_strings(args.eval_dir) if args.eval_dir.exists() else set()
-    texts = gettext_texts(args.locale_dir, rng, args.per_catalog) + docstring_texts(args.docstrings)
-    texts = sorted({t for t in texts if t.strip().lower() not in banned})
-    rng.shuffle(texts)
-    texts = texts[: args.max_texts]
-    print(f"fitting on {len(texts):,} texts ({len(banned):,} eval strings excluded)", flush=True)
-
-    from omniembed.profiles import get_profile
-
-    enc = get_profile("lite").load_encoders().text  # the rotation belongs to the lite profile's text encoder
-    chunks = []
-    step = 2048
-    for mode in ("query", "passage"):
-        for i in range(0, len(texts), step):
-            chunks.append(enc.encode(texts[i : i + step], mode))
-            print(f"  {mode}: {min(i + step, len(texts)):,}/{len(texts):,}", flush=True)
-    x = np.concatenate(chunks).astype(np.float64)
-    mean = x.mean(0)
-    cov = np.cov((x - mean).T)
-    evals, evecs = np.linalg.eigh(cov)
-    order = np.argsort(evals)[::-1]
-    rotation = evecs[:, order].T  # rows are principal axes, largest variance first
-    # make the sign of each axis deterministic
-    rotation *= np.sign(rotation[np.arange(len(rotation)), np.abs(rotation).argmax(1)])[:, None]
-    explained = np.cumsum(evals[order]) / evals.sum()
+    data_f = CACHE / "corpus.json"
+    if data_f.exists():
+        data = json.loads(data_f.read_text("utf-8"))
+    else:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        data = collect()
+        data_f.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    fit = subsample(data["fit"], {"gettext": args.pairs, "man": args.man, "docstrings": args.docstrings})
+    print(f"fitting on {len(fit):,} texts in {len({r['lang'] for r in fit})} languages (half as queries, half as passages)", flush=True)
+    emb = fit_embeddings(fit, Vectors(CACHE, args.threads))
+    mu, _ = shipped()
+    X, D = fit_matrices(fit, emb, lambda r: True)
+    rot = fit_rotation(X, D, mu, args.beta)
+    var = np.einsum("ij,nj->ni", rot, X - mu) ** 2
+    explained = np.cumsum(var.sum(0)) / var.sum()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         args.out,
-        mean=mean.astype(np.float32),
-        rotation=rotation.astype(np.float32),
+        mean=mu.astype(np.float32),
+        rotation=rot.astype(np.float32),
         explained=explained.astype(np.float32),
-        n_texts=np.int64(len(texts)),
+        n_texts=np.int64(len(fit)),
+        beta=np.float32(args.beta),
     )
     for k in (64, 128, 256, 384):
         print(f"variance kept by the first {k} axes: {explained[k - 1]:.3f}")

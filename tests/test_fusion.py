@@ -51,6 +51,32 @@ def test_configured_lead_weight_is_honoured():
     assert FusionConfig().positional == frozenset({"text", "pdf", "audio"})
 
 
+def test_by_default_a_video_keeps_its_pipelines_weights():
+    # the video pipeline balanced the channels in the segment weights; video gets no lead bonus
+    w = piece_weights([300, 20], [0.5, 7.5], FusionConfig(), "video", ["ocr", "asr"])
+    np.testing.assert_allclose(w, [300 * 0.5, 20 * 7.5])
+
+
+@pytest.mark.parametrize("power", [0.0, 0.5, 1.0])
+def test_a_videos_channels_share_by_their_length_to_a_power(power):
+    """A page on screen (300 + 100 tokens over two windows) and one spoken sentence (20 tokens): with
+    ``channel_power`` each channel's share ∝ its tokens ** power, whatever weights the pipeline set;
+    inside a channel the token proportions stay; no lead bonus."""
+    cfg = FusionConfig(channel_power=power)
+    w = piece_weights([300, 20, 100], [0.3, 6.0, 0.3], cfg, "video", ["ocr", "asr", "ocr"])
+    ocr, asr = w[0] + w[2], w[1]
+    assert ocr / asr == pytest.approx((400 / 20) ** power)
+    assert w[0] / w[2] == pytest.approx(3.0)
+    assert w.sum() == pytest.approx(420)
+
+
+def test_a_video_with_one_channel_is_token_weighted_without_lead():
+    cfg = FusionConfig(channel_power=1.0)
+    np.testing.assert_allclose(piece_weights([300, 100], [1.0, 1.0], cfg, "video", ["ocr", "ocr"]), [300, 100])
+    # a piece of no channel (a silent, textless video's description) keeps tokens × weight
+    np.testing.assert_allclose(piece_weights([50], [0.5], cfg, "video", ["description"]), [25])
+
+
 def test_pooling_is_the_normalised_weighted_mean():
     rng = np.random.default_rng(0)
     v = rng.normal(size=(4, 8)).astype(np.float32)

@@ -255,6 +255,7 @@ class Engine:
                 pool_pieces(
                     np.stack([j.vector for j in pooled]),  # type: ignore[misc]
                     [j.tokens for j in pooled], [j.segment.weight for j in pooled], self.fusion, ev.modality,
+                    [j.segment.source for j in pooled],
                 )  # fmt: skip
             )
             modalities.append(ev.modality)

@@ -13,7 +13,10 @@ The rules, in the encoder's own space (before the Matryoshka rotation):
    in docs/engine.md, "Long documents". Video keeps the plain token mean (``plain``): its first window
    is no title, and its pipeline balances its own channels (on-screen text against speech).
    Which modality gets which first-piece rule is the modality table's ``lead`` (``modalities.py``);
-   this module is the one place that applies it, with the configured values.
+   this module is the one place that applies it, with the configured values. ``channel_power`` lets
+   fusion weigh a video's channels (what it shows, what it says) by length instead (issue 20: a
+   trade-off between description and speech queries, measured on ``bench/narrated_videos.py`` and D4,
+   docs/audio-video.md).
 2. **Parts of one content** (interleaved input) are normalised, then summed with their modality's
    weight (``modality_weights``; all 1.0 by default, so each part counts equally whatever its length),
    and the sum is normalised: ONE vector per content, as in Gemini's interleaved input.
@@ -30,7 +33,7 @@ import numpy as np
 from .modalities import modalities
 from .space import normalize
 
-__all__ = ["FusionConfig", "pool_pieces", "fuse_parts", "piece_weights"]
+__all__ = ["FusionConfig", "pool_pieces", "fuse_parts", "piece_weights", "channel_weights"]
 
 
 def _leads(kind: str) -> frozenset[str]:
@@ -49,14 +52,48 @@ class FusionConfig:
     plain: frozenset[str] = field(default_factory=lambda: _leads("none"))
     lead_weight: float = 2.0  # extra weight of a multi-piece part's first piece
     min_tokens: int = 8  # short pieces count as if they had this many tokens
+    #: the channels of a video (what it shows, what it says) that :func:`channel_weights` balances
+    channels: tuple[str, ...] = ("ocr", "asr")
+    #: ``None`` (default): a video's pieces keep the weights its pipeline gave them (OCR and ASR equal,
+    #: by characters). A number p: fusion sets each channel's share ∝ (its tokens) ** p instead — 0 =
+    #: equal shares, 1 = plain token weighting (a page on screen outweighs one spoken sentence ~15:1).
+    #: Measured on bench/narrated_videos.py and eval-dev D4 (docs/audio-video.md): p = 1 retrieves
+    #: narrated documents by their description best (R@1 0.72 vs 0.63 today), but puts spoken-sentence
+    #: queries out of the top 5 (D4 video-speech ranks 2,1,1 → 17,21,14); no p serves both, so the
+    #: default is unchanged and p is the caller's choice.
+    channel_power: float | None = None
 
     def weight_of(self, modality: str) -> float:
         return float(self.modality_weights.get(modality, 1.0))
 
 
-def piece_weights(tokens: list[int], weights: list[float], cfg: FusionConfig, modality: str = "text") -> np.ndarray:
-    """Each piece's weight in its part's mean (rules in the module docstring)."""
-    w = np.maximum(np.asarray(tokens, dtype=np.float64), cfg.min_tokens) * np.asarray(weights, dtype=np.float64)
+def channel_weights(tokens: np.ndarray, weights: np.ndarray, sources: list[str], cfg: FusionConfig) -> np.ndarray:
+    """A video's piece weights under ``cfg.channel_power`` = p: each channel (``cfg.channels``) gets a
+    share of the total ∝ (its tokens) ** p, token proportions kept inside a channel; the pipeline's
+    channel balance (segment weights) is replaced, pieces of no channel keep tokens × weight, and no
+    piece gets the lead bonus (a video's first window is no title). One channel alone: tokens only."""
+    src = np.asarray(sources)
+    w = tokens * weights
+    mass = {c: float(tokens[src == c].sum()) for c in cfg.channels}
+    present = [c for c in cfg.channels if mass[c] > 0]
+    total = sum(mass[c] for c in present)
+    norm = sum(mass[c] ** float(cfg.channel_power) for c in present)
+    for c in present:
+        m = src == c
+        w[m] = tokens[m] * (mass[c] ** float(cfg.channel_power) / norm) * total / mass[c]
+    return w
+
+
+def piece_weights(
+    tokens: list[int], weights: list[float], cfg: FusionConfig, modality: str = "text", sources: list[str] | None = None
+) -> np.ndarray:
+    """Each piece's weight in its part's mean (rules in the module docstring). With ``sources`` (each
+    piece's ``Segment.source``) and ``cfg.channel_power`` set, a video's channels are weighed by
+    :func:`channel_weights` instead."""
+    t = np.maximum(np.asarray(tokens, dtype=np.float64), cfg.min_tokens)
+    if sources is not None and modality == "video" and cfg.channel_power is not None:
+        return channel_weights(t, np.asarray(weights, dtype=np.float64), sources, cfg)
+    w = t * np.asarray(weights, dtype=np.float64)
     if len(w) > 1 and modality not in cfg.plain:
         w[0] *= cfg.lead_weight
         if modality in cfg.positional and 0.0 < cfg.lead_share < 1.0:
@@ -65,12 +102,17 @@ def piece_weights(tokens: list[int], weights: list[float], cfg: FusionConfig, mo
 
 
 def pool_pieces(
-    vectors: np.ndarray, tokens: list[int], weights: list[float], cfg: FusionConfig, modality: str = "text"
+    vectors: np.ndarray,
+    tokens: list[int],
+    weights: list[float],
+    cfg: FusionConfig,
+    modality: str = "text",
+    sources: list[str] | None = None,
 ) -> np.ndarray:
     """Weighted mean of one part's piece vectors (n, d) → (d,), unit norm."""
     if len(vectors) == 1:
         return normalize(vectors)[0]
-    w = piece_weights(tokens, weights, cfg, modality).astype(np.float32)
+    w = piece_weights(tokens, weights, cfg, modality, sources).astype(np.float32)
     return normalize((w[:, None] * vectors).sum(0, keepdims=True))[0]
 
 
