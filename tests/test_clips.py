@@ -45,6 +45,12 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     return c
 
 
+@pytest.fixture(scope="module")
+def alone(clips) -> dict:
+    """The reports and German clips extracted one by one, the reference of two tests (Whisper once)."""
+    return {n: audio.extract(_src(clips[n]), _ctx()) for n in ("reports", "de")}
+
+
 def _samples(path: Path) -> np.ndarray:
     from faster_whisper.audio import decode_audio
 
@@ -96,7 +102,7 @@ def test_packed_hedging_keeps_both_readings(clips):
     assert all(s.language == "de" and not s.alternatives for segs in forced for s in segs)
 
 
-def test_extract_many_gives_evidence_or_error_per_file(clips, tmp_path):
+def test_extract_many_gives_evidence_or_error_per_file(clips, alone, tmp_path):
     from omniembed.errors import DecodeError
     from omniembed.media.source import Limits, MediaSource
 
@@ -110,7 +116,7 @@ def test_extract_many_gives_evidence_or_error_per_file(clips, tmp_path):
     assert ev.segments[0].start_s is not None and ev.segments[0].end_s <= 3.6
     assert tone.flags == {"no_speech"} and "without recognisable speech" in tone.segments[0].text
     assert de.segments[0].language == "de"
-    single = audio.extract(_src(clips["reports"]), _ctx())
+    single = alone["reports"]
     assert single.notes[0].split(";")[0] == ev.notes[0].split(";")[0]  # same duration and window count
 
 
@@ -162,10 +168,9 @@ def test_index_folder_embeds_audio_together_and_reports_bad_files(packing, clips
         store.close()
 
 
-def test_packing_is_opt_in(clips):
+def test_packing_is_opt_in(clips, alone):
     """By default a list of clips is transcribed file by file, so a clip's transcript (and vector) never
     depends on the clips beside it."""
     srcs = [_src(clips["reports"]), _src(clips["de"])]
     listed = extract_many(srcs, _ctx())
-    alone = [audio.extract(s, _ctx()) for s in (_src(clips["reports"]), _src(clips["de"]))]
-    assert [e.segments[0].text for e in listed] == [e.segments[0].text for e in alone]
+    assert [e.segments[0].text for e in listed] == [alone[n].segments[0].text for n in ("reports", "de")]

@@ -102,23 +102,46 @@ def test_title_changes_document_vectors_only(embedder):
     np.testing.assert_allclose(q, q_titled, atol=1e-6)
 
 
-def test_long_text_is_chunked_never_truncated(embedder):
+def _long_text(paragraphs: int, ending: str) -> str:
     filler = " ".join(
-        f"Paragraph {i} talks about gardening, soil, tomatoes and watering schedules in summer." for i in range(700)
+        f"Paragraph {i} talks about gardening, soil, tomatoes and watering schedules in summer."
+        for i in range(paragraphs)
     )
-    needle = "The secret launch code for the orbital telescope is written in red ink."
-    text = filler + " " + needle
-    assert embedder.engine.text_encoder.token_count(text) > 8192
-    [res] = embedder.embed_detailed(text)
+    return filler + " " + ending
+
+
+NEEDLE = "The secret launch code for the orbital telescope is written in red ink."
+NO_NEEDLE = "Nothing else to add here at all, really."
+
+
+def test_long_text_is_chunked_never_truncated(dummy_embedder):
+    """Chunking and pooling beyond Gemini's 8,192-token limit: the engine's arithmetic, not the model's
+    numbers, so the dummy profile runs it (its token is a word, its window e5's 512; e5 spent ~36 s
+    here on two 8,400-token texts). The real model's side is the next test."""
+    text = _long_text(700, NEEDLE)
+    assert dummy_embedder.engine.text_encoder.token_count(text) > 8192
+    [res] = dummy_embedder.embed_detailed(text)
     assert len(res.pieces) > 16
     assert res.token_count > 8192
+    assert all(p.token_count <= 512 for p in res.pieces)
     assert any("orbital telescope" in p.text for p in res.pieces)
-    # the needle at the very end is findable through its piece
+    assert "Paragraph 0 " in res.pieces[0].text and "Paragraph 699 " in res.pieces[-1].text  # nothing dropped
+    # the content vector depends on the end of the text (it was not cut at 512 tokens)
+    [without] = dummy_embedder.embed_detailed(_long_text(700, NO_NEEDLE))
+    assert not np.allclose(res.vector, without.vector, atol=1e-4)
+
+
+def test_long_text_needle_is_found_by_meaning(embedder):
+    """The real model on a text several windows long (~1,300 e5 tokens, 3 windows): a paraphrased query finds the
+    last sentence through its piece, and the content vector still reflects that end."""
+    text = _long_text(60, NEEDLE)
+    assert embedder.engine.text_encoder.token_count(text) > 2 * 512
+    [res] = embedder.embed_detailed(text)
+    assert len(res.pieces) >= 3
     q = embedder.embed("launch code of the space telescope", task_type="RETRIEVAL_QUERY")[0]
     best = max(res.pieces, key=lambda p: float(p.vector @ q))
     assert "orbital telescope" in best.text
-    # and the content vector depends on the end of the text (it was not cut at 512 tokens)
-    [without] = embedder.embed_detailed(filler + " " + "Nothing else to add here at all, really.")
+    [without] = embedder.embed_detailed(_long_text(60, NO_NEEDLE))
     assert not np.allclose(res.vector, without.vector, atol=1e-4)
 
 

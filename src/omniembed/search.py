@@ -205,11 +205,13 @@ class Searcher:
         d_files = _per_file(dense)
         k_files = _per_file(keyword)
         if mode == "hybrid":
+            # already in rrf's order: a tie goes to the dense ranking. Re-sorting here by (score, file id)
+            # gave it to the file id, a hash of the folder's path (a test failed or passed by tmp dir name)
             ranked = rrf([list(d_files), list(k_files)], weights)
         else:
             one = d_files if mode == "dense" else k_files
             ranked = [(best_score, fid) for fid, (best_score, _, _) in one.items()]
-        ranked.sort(key=lambda t: (-t[0], t[1]))
+            ranked.sort(key=lambda t: (-t[0], t[1]))
         d_rank = {fid: r for r, fid in enumerate(d_files)}
         k_rank = {fid: r for r, fid in enumerate(k_files)}
         out = []
