@@ -184,8 +184,8 @@ class MicroBatcher:
         finally:
             for w in waiters[1:]:
                 w.cancel()
-        if waiters[0] in done:
-            return fut.result()
+        if waiters[0] in done:  # read the shield's outcome: an error left unread on it is logged at exit
+            return waiters[0].result()
         waiters[0].cancel()
         if not done:
             self._cancel(item, f"no result within the {timeout:g} s timeout")
