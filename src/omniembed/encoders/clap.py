@@ -22,7 +22,6 @@ sound-label vocabulary (AudioSet's 527 class names by default, ``data/audioset_l
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import threading
@@ -35,6 +34,7 @@ import numpy as np
 
 from ..errors import InvalidInput, MissingDependency, ModelCorrupt
 from .clap_features import ClapFeatures
+from .modeldir import model_digest
 
 __all__ = ["ClapModel", "SoundTagger", "is_clap_dir", "audioset_labels", "model_digest", "get_tagger"]
 
@@ -57,26 +57,6 @@ def is_clap_dir(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return cfg.get("model_type") == "clap" or "audio_config" in cfg
-
-
-def model_digest(path: Path) -> str:
-    """A short content digest of a model directory: the small files whole, each weight file's size and its
-    first and last MiB (reading a whole 700 MB export at every start would cost seconds)."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        rel = f.relative_to(path).as_posix()
-        if rel.startswith("omniembed-") or rel == "reference.json" or rel.endswith(".npz"):
-            continue  # our own manifests / test references are not the model
-        size = f.stat().st_size
-        h.update(f"{rel}\0{size}\0".encode())
-        with open(f, "rb") as fh:
-            if size <= 4 << 20:
-                h.update(fh.read())
-            else:
-                h.update(fh.read(1 << 20))
-                fh.seek(size - (1 << 20))
-                h.update(fh.read())
-    return h.hexdigest()[:10]
 
 
 class ClapModel:

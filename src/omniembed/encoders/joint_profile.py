@@ -8,7 +8,7 @@ image tower embeds photos and video frames (``media/image.py`` fuses a picture's
 Rules per family (docs/profiles.md has the reasoning):
 
 * **Profile id** ``omniembed-<family>-<fingerprint>-1``: the fingerprint hashes the configs, the tokenizer
-  and the graphs' sizes (``ModelDir.fingerprint``), so the same model gives the same id on every machine
+  and the ends of its weight files (``ModelDir.fingerprint``), so the same model gives the same id on every machine
   and under any directory name, and a different model never shares one — stores refuse to mix them.
 * **Output sizes**: jina-clip-v2 was trained with Matryoshka losses at 64…1024, so any size from 64 to
   1,024 is a prefix of its vector, renormalised (its model card's recipe). CLIP and SigLIP were not, and
