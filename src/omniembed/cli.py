@@ -560,17 +560,17 @@ def _store_embedder(store, profile: Optional[str], speech_model: Optional[Path],
     if speech_model is None and sound_model is None:
         return None
     from .embedder import Embedder
-    from .store import open_store
 
-    st = open_store(store)
-    try:
-        base = st.require_info().profile
-    finally:
-        st.close()
-    from .hearing import base_profile_id
+    if profile is None:  # the store records its profile; open it only to read that
+        from .hearing import base_profile_id
+        from .store import open_store
 
-    return Embedder(profile if profile is not None else base_profile_id(base), speech_model=speech_model,
-                    sound_model=sound_model)
+        st = open_store(store)
+        try:
+            profile = base_profile_id(st.require_info().profile)
+        finally:
+            st.close()
+    return Embedder(profile, speech_model=speech_model, sound_model=sound_model)
 
 
 @app.command()
