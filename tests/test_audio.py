@@ -313,8 +313,9 @@ def test_cli_speech_language_options(media):
 def test_server_speech_language_reaches_the_engine(media, tmp_path):
     """``omniembed serve --speech-language fr``: audio sent to the server is decoded as French, the
     vector equals the library's with the same option; an unknown code stops the server at start. On the
-    dummy profile (Whisper is the real one; the text vector is a bag of the transcript's words, so equal
-    vectors still mean the same French transcript): the server loads no e5 for an option's wiring."""
+    dummy profile with Whisper base named as its speech model (real Whisper; the text vector is a bag of
+    the transcript's words, so equal vectors still mean the same French transcript): the server loads no
+    e5 for an option's wiring."""
     import base64
 
     import httpx
@@ -324,11 +325,12 @@ def test_server_speech_language_reaches_the_engine(media, tmp_path):
 
     data = base64.b64encode(media["de"].read_bytes()).decode()
     body = {"content": {"parts": [{"inlineData": {"mimeType": "audio/wav", "data": data}}]}}
-    with ServerProcess(tmp_path / "srv", "--speech-language", "fr", dummy=True) as srv:
+    whisper = str(model_dir())
+    with ServerProcess(tmp_path / "srv", "--speech-language", "fr", "--speech-model", whisper, dummy=True) as srv:
         r = httpx.post(f"{srv.url}/v1beta/models/omniembed-lite:embedContent", json=body, timeout=120)
     assert r.status_code == 200, r.text
     got = np.asarray(r.json()["embedding"]["values"], np.float32)
-    forced = Embedder("dummy", asr_options={"language": "fr"}).embed(media["de"])[0]
+    forced = Embedder("dummy", speech_model=whisper, asr_options={"language": "fr"}).embed(media["de"])[0]
     assert float(got @ forced) > 0.999
 
     bad = ServerProcess(tmp_path / "bad", "--speech-language", "german", ready=False, dummy=True)

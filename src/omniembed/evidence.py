@@ -63,6 +63,10 @@ class MediaContext:
             self.cancel.check()
 
     def ocr(self):
+        """The profile's OCR reader (``Encoders.reader``), else the shared RapidOCR/Tesseract reader."""
+        own = getattr(self.encoders, "reader", None)
+        if own is not None:
+            return own
         from .encoders.ocr import get_ocr
 
         return get_ocr(self.ocr_engine, self.ocr_languages)

@@ -60,6 +60,7 @@ def _hearing_encoders(base_ref: str, speech: str | None, sound: str | None) -> E
     return replace(
         enc,
         speech_model=speech if speech is not None else enc.speech_model,
+        speech=None if speech is not None else enc.speech,  # a named Whisper replaces a profile's own recogniser
         sound_tagger=get_tagger(sound) if sound is not None else enc.sound_tagger,
     )
 

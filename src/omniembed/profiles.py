@@ -227,20 +227,23 @@ register_profile(LITE, "lite", "default")
 
 def _dummy_encoders() -> "Encoders":
     from .encoders.base import Encoders
-    from .encoders.dummy import HashTextEncoder
+    from .encoders.dummy import EnergySpeech, HashTextEncoder, PatternReader
 
-    return Encoders(text=HashTextEncoder(384))
+    return Encoders(text=HashTextEncoder(384), speech=EnergySpeech(), reader=PatternReader())
 
 
 #: The test profile (``--profile dummy``, like Infinity's dummy model): hashed bag-of-words text vectors,
-#: deterministic and loaded instantly, for tests of the wire formats, the server and batching that do
-#: not measure quality. Media still go through the lite pipelines (OCR, ASR); only the text encoder is
-#: fake. Its vectors mean nothing: a store refuses to mix them with another profile's, as always.
+#: a loudness-driven fake speech recogniser and a pixel-pattern fake OCR, deterministic and loaded
+#: instantly, for tests of the wire formats, the server, batching, the indexer and the media plumbing
+#: that do not measure quality. Media still go through the lite pipelines (decoders, limits, blocks,
+#: windows); no model loads. A named speech model (``speech_model=``, ``--speech-model``) puts real
+#: Whisper back. Its vectors mean nothing: a store refuses to mix them with another profile's, as always.
 DUMMY = Profile(
     id="omniembed-dummy-1",
     native_dim=384,
     version="1",
-    description="Test profile: deterministic hashed bag-of-words vectors, no model (not for retrieval).",
+    description="Test profile: deterministic hashed bag-of-words vectors, fake speech and OCR, no model "
+    "(not for retrieval).",
     encoders=_dummy_encoders,
 )
 

@@ -18,7 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     import PIL.Image
 
-__all__ = ["TextEncoder", "ImageEncoder", "SoundEncoder", "SoundTagger", "Encoders"]
+__all__ = ["TextEncoder", "ImageEncoder", "SoundEncoder", "SoundTagger", "SpeechRecognizer", "TextReader", "Encoders"]
 
 
 @runtime_checkable
@@ -77,6 +77,28 @@ class SoundTagger(Protocol):
         ...
 
 
+@runtime_checkable
+class SpeechRecognizer(Protocol):
+    """Speech → timestamped transcript segments (``encoders.asr.AsrSegment``). Whisper (``encoders.asr.Asr``)
+    is the one every real profile uses; a profile names another only to replace it (the dummy profile's
+    fake, ``encoders/dummy.py``)."""
+
+    def transcribe_block(self, audio: np.ndarray, offset_s: float, opts) -> list:
+        """Segments of one block of 16 kHz mono float32 samples starting at ``offset_s`` (absolute seconds)."""
+        ...
+
+    def transcribe_clips(self, clips, opts) -> list[list]:
+        """One transcript per short clip, seconds from the clip's start (``AsrOptions.pack_clips``)."""
+        ...
+
+
+@runtime_checkable
+class TextReader(Protocol):
+    """An image (HxWx3 uint8 array) → the text in it (``encoders.ocr.OcrResult``: ``.text``, ``.confidence``)."""
+
+    def read(self, image: np.ndarray): ...
+
+
 @dataclass
 class Encoders:
     """A profile's encoder set (built once per profile, on first use: ``Profile.load_encoders``)."""
@@ -86,3 +108,7 @@ class Encoders:
     sound: SoundEncoder | None = None
     speech_model: str | None = None  # a faster-whisper model name or directory; None = the profile default
     sound_tagger: SoundTagger | None = None  # names what non-speech audio sounds like (tags → text encoder)
+    #: a speech recogniser object used instead of Whisper (None: Whisper, ``speech_model`` or base)
+    speech: SpeechRecognizer | None = None
+    #: an OCR reader used instead of ``encoders.ocr`` (None: RapidOCR / Tesseract as configured)
+    reader: TextReader | None = None

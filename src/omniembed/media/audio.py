@@ -25,7 +25,7 @@ from ..types import clock
 from .av import check_header_duration, decode_blocks, open_container, video_streams
 from .sounds import with_sounds
 from .source import MediaSource
-from .speech import language_note, no_speech_evidence, speech_model, speech_segments, transcribe
+from .speech import language_note, no_speech_evidence, recognizer, speech_segments, transcribe
 
 __all__ = ["extract", "extract_many", "speech_evidence"]
 
@@ -78,8 +78,6 @@ def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | 
     whole and transcribed together (:meth:`~omniembed.encoders.asr.Asr.transcribe_clips`: packed into
     shared 30-s Whisper windows, which is where a list of voice notes gains its speed); other files go
     through :func:`extract` one by one. Per file: its evidence, or the typed error it raised."""
-    from ..encoders.asr import get_asr
-
     opts = AsrOptions.from_dict(ctx.asr_options)
     out: list[Evidence | OmniEmbedError | None] = [None] * len(srcs)
     if not opts.pack_clips:  # the default: every file alone, its transcript independent of the others
@@ -100,10 +98,10 @@ def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | 
             out[i] = exc
     if len(short) == 1:  # alone: exactly the one-file path
         i, samples = short[0]
-        segs = get_asr(speech_model(ctx)).transcribe_block(samples, 0.0, opts)
+        segs = recognizer(ctx).transcribe_block(samples, 0.0, opts)
         out[i] = with_sounds(srcs[i], ctx, speech_evidence(srcs[i], segs, len(samples) / SAMPLE_RATE, opts))
     elif short:
-        results = get_asr(speech_model(ctx)).transcribe_clips([samples for _, samples in short], opts)
+        results = recognizer(ctx).transcribe_clips([samples for _, samples in short], opts)
         for (i, samples), segs in zip(short, results):
             out[i] = with_sounds(srcs[i], ctx, speech_evidence(srcs[i], segs, len(samples) / SAMPLE_RATE, opts))
     return out  # type: ignore[return-value]

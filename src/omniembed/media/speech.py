@@ -19,12 +19,24 @@ from ..types import clock
 from .av import decode_blocks
 from .source import MediaSource
 
-__all__ = ["transcribe", "windows", "joined", "speech_segments", "language_note", "no_speech_evidence", "speech_model"]
+__all__ = ["transcribe", "windows", "joined", "speech_segments", "language_note", "no_speech_evidence", "speech_model",
+           "recognizer"]
 
 
 def speech_model(ctx: MediaContext) -> str | None:
     """The profile's speech model directory (None: Whisper base)."""
     return getattr(ctx.encoders, "speech_model", None)
+
+
+def recognizer(ctx: MediaContext):
+    """The profile's speech recogniser: the one its encoders name (``Encoders.speech``), else the shared
+    Whisper of :func:`speech_model` (loaded on first use)."""
+    own = getattr(ctx.encoders, "speech", None)
+    if own is not None:
+        return own
+    from ..encoders.asr import get_asr
+
+    return get_asr(speech_model(ctx))
 
 
 def transcribe(
@@ -35,8 +47,6 @@ def transcribe(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[AsrSegment], float]:
     """All recognised speech segments of ``src`` (absolute seconds) and the decoded duration."""
-    from ..encoders.asr import get_asr
-
     opts = AsrOptions.from_dict(ctx.asr_options)
     asr = None
     segments: list[AsrSegment] = []
@@ -45,7 +55,7 @@ def transcribe(
         ctx.check()  # a work unit is one block: stop here if the request was cancelled
         duration = start + len(block) / SAMPLE_RATE
         if asr is None:
-            asr = get_asr(speech_model(ctx))
+            asr = recognizer(ctx)
         segments.extend(asr.transcribe_block(block, start, opts))
         if progress:
             progress(f"{src.name}: transcribed {clock(duration)}")
