@@ -78,45 +78,52 @@ def test_usage_errors_exit_2_and_keep_square_brackets():
     assert cli("search", "--store", "nowhere").returncode == 2  # neither a query nor a file
 
 
-def test_missing_file_is_an_input_error_and_text_embeds_the_string(embedder):
+#: The tests below check what the command line does with its arguments, stdin and environment; the dummy
+#: profile (encoders/dummy.py: no model to load in each subprocess) gives vectors as deterministic as e5's.
+DUMMY = ("--profile", "dummy")
+
+
+def test_missing_file_is_an_input_error_and_text_embeds_the_string(dummy_embedder):
+    embedder = dummy_embedder
     r = cli("embed", "missing-file.pdf")
     assert r.returncode == ExitCode.INPUT == 3
     err = r.stderr.decode()
     assert "no such file" in err and "missing-file.pdf" in err and "--text" in err and not r.stdout
     assert cli("embed", "./drafts/notes").returncode == 3
-    r = cli("embed", "--text", "missing-file.pdf", "a dog on a beach")
+    r = cli("embed", *DUMMY, "--text", "missing-file.pdf", "a dog on a beach")
     assert r.returncode == 0, r.stderr.decode()
     got = _vectors(r.stdout)
     want = embedder.embed(["missing-file.pdf", "a dog on a beach"])
     assert [float(g @ w) > 0.999 for g, w in zip(got, want)] == [True, True]
     # ordinary sentences with dots or slashes stay text
-    r = cli("embed", "e.g. the cat sat on the mat.", "read it at /r/python and/or there")
+    r = cli("embed", *DUMMY, "e.g. the cat sat on the mat.", "read it at /r/python and/or there")
     assert r.returncode == 0 and len(_vectors(r.stdout)) == 2
 
 
-def test_stdin_bytes_are_sniffed_and_lines_split(embedder, png):
+def test_stdin_bytes_are_sniffed_and_lines_split(dummy_embedder, png):
     from omniembed import Part
 
-    r = cli("embed", "-", stdin=png.read_bytes())
+    embedder = dummy_embedder
+    r = cli("embed", *DUMMY, "-", stdin=png.read_bytes())
     assert r.returncode == 0, r.stderr.decode()
     (got,) = _vectors(r.stdout)
     want = embedder.embed([Part.from_bytes(png.read_bytes())])[0]
     assert float(got @ want) > 0.999  # the same image vector as the file, from a pipe
-    r = cli("embed", "--lines", "-", stdin="first line about rivers\n\nsecond about deserts\n".encode())
+    r = cli("embed", *DUMMY, "--lines", "-", stdin="first line about rivers\n\nsecond about deserts\n".encode())
     assert r.returncode == 0
     got = _vectors(r.stdout)
     want = embedder.embed(["first line about rivers", "second about deserts"])
     assert len(got) == 2 and all(float(g @ w) > 0.999 for g, w in zip(got, want))
-    assert cli("embed", "-", stdin=b"   \n").returncode == 3
+    assert cli("embed", *DUMMY, "-", stdin=b"   \n").returncode == 3
 
 
 def test_progress_bar_on_request_leaves_stdout_clean():
     texts = [f"sentence number {i} about the sea" for i in range(40)]
-    r = cli("embed", "--progress", *texts)
+    r = cli("embed", *DUMMY, "--progress", *texts)
     assert r.returncode == 0
     assert len(json.loads(r.stdout)) == 40
     assert "40/40" in r.stderr.decode()  # the bar (rich, on stderr) reached the end
-    assert "40/40" not in cli("embed", *texts[:3]).stderr.decode()  # not a terminal: no bar by default
+    assert "40/40" not in cli("embed", *DUMMY, *texts[:3]).stderr.decode()  # not a terminal: no bar by default
 
 
 def test_audio_and_video_without_the_media_extra_name_it(tmp_path):
@@ -149,13 +156,13 @@ def test_index_json_and_options_from_the_environment(tmp_path):
     (folder / "b.md").write_text("# Bees\n\nBees pollinate orchards in spring.")
     (folder / "bad.pdf").write_bytes(b"%PDF-1.4 truncated")
     store = tmp_path / "store"
-    r = cli("index", str(folder), "--json", "--quiet", env={"OMNIEMBED_INDEX_STORE": str(store)})
+    r = cli("index", str(folder), *DUMMY, "--json", "--quiet", env={"OMNIEMBED_INDEX_STORE": str(store)})
     assert r.returncode == 0, r.stderr.decode()
     report = json.loads(r.stdout)
     assert report["store"].endswith("store") and store.exists()  # the store came from the environment
     assert report["new"] == 2 and report["indexed"] == 2 and [f["path"] for f in report["failed"]] == ["bad.pdf"]
     assert report["by_modality"]["text"]["files"] == 2
-    again = json.loads(cli("index", str(folder), "--json", "--store", str(store)).stdout)
+    again = json.loads(cli("index", str(folder), *DUMMY, "--json", "--store", str(store)).stdout)
     assert again["unchanged"] == 2 and again["new"] == 0
 
 

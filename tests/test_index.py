@@ -71,7 +71,8 @@ def test_index_search_incremental(embedder, folder, tmp_path, backend):
     store.close()
 
 
-def test_store_refuses_another_profile_size(embedder, folder, tmp_path):
+def test_store_refuses_another_profile_size(dummy_embedder, folder, tmp_path):
+    embedder = dummy_embedder  # the store's check is the point, not the vectors: no model
     store = open_store(str(tmp_path / "store"))
     Indexer(store, embedder).run(folder, progress=False)
     with pytest.raises(ProfileMismatch, match="Re-index"):

@@ -17,7 +17,10 @@ from omniembed.store import open_store
 
 
 @pytest.fixture()
-def indexed(embedder, tmp_path):
+def indexed(dummy_embedder, tmp_path):
+    """A folder indexed on the dummy profile (encoders/dummy.py: no model; which files the page serves is
+    the point, not how well they rank — with two files both are hits)."""
+    embedder = dummy_embedder
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "slide.png").write_bytes(image_bytes(text_image(["Team offsite in Lisbon"]), "PNG"))
@@ -71,7 +74,8 @@ def test_the_inode_check_stays_wired_into_starlette():
     assert callable(getattr(FileResponse, "_open_file", None))
 
 
-def test_the_indexer_reports_what_it_leaves_out(embedder, tmp_path):
+def test_the_indexer_reports_what_it_leaves_out(dummy_embedder, tmp_path):
+    embedder = dummy_embedder  # the walk and the report are the point: no model
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "note.txt").write_text("Apples, pears and plums from the orchard.")
