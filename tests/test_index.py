@@ -81,15 +81,20 @@ def test_store_refuses_another_profile_size(dummy_embedder, folder, tmp_path):
 
 
 def test_killed_index_run_resumes_without_duplicates(folder, tmp_path):
+    """SIGKILL mid-run, then the same command: every file once. The dummy profile (no model to load in
+    either process), slowed to 20 ms a token so the first run is still indexing when it is killed."""
     for i in range(12):
         (folder / f"note-{i:02d}.txt").write_text(f"Note {i}: the meeting about topic number {i} went well.", encoding="utf-8")
     store_path = tmp_path / "store"
-    cmd = [sys.executable, "-m", "omniembed", "index", str(folder), "--store", str(store_path), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [sys.executable, "-m", "omniembed", "index", str(folder), "--store", str(store_path), "--quiet",
+           "--profile", "dummy"]
+    slow = {**os.environ, "OMNIEMBED_DUMMY_SECONDS_PER_TOKEN": "0.02"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=slow)
     deadline = time.time() + 120
     while time.time() < deadline and not (store_path.exists() and any(store_path.iterdir())):
         time.sleep(0.2)
     time.sleep(1.0)
+    assert proc.poll() is None, "the first run ended before it was killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -151,7 +156,9 @@ def test_cluster_command_groups_indexed_files(folder, tmp_path):
         (folder / f"c{i}.txt").write_text(t, encoding="utf-8")
     store = str(tmp_path / "store")
     env = dict(os.environ)
-    subprocess.run([sys.executable, "-m", "omniembed", "index", str(folder), "--store", store, "--quiet"], check=True, env=env, capture_output=True)
+    # the dummy profile: that the command groups and names the indexed files is the point, not the groups
+    subprocess.run([sys.executable, "-m", "omniembed", "index", str(folder), "--store", store, "--quiet",
+                    "--profile", "dummy"], check=True, env=env, capture_output=True)
     out = subprocess.run([sys.executable, "-m", "omniembed", "cluster", "--store", store, "-k", "3"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert "c0.txt" in out.stdout and "c2.txt" in out.stdout
