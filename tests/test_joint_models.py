@@ -143,6 +143,25 @@ def test_jina_query_task_equals_reference_retrieval_query():
     assert np.abs(q - d).max() > 1e-2  # the instruction is not a no-op on this model
 
 
+def test_jina_query_instruction_is_read_from_the_model_config(tmp_path):
+    """The instruction comes from the directory's own task_instructions (where jina's encode_text reads
+    it), so a model published with another wording is served with that wording."""
+    import shutil
+
+    d = tmp_path / "jina"
+    shutil.copytree(ROOT / "jina-clip-v2", d)
+    cfg = json.loads((d / "config.json").read_text())
+    assert JointModel(d).dir.query_prompt == cfg["text_config"]["hf_model_config_kwargs"]["task_instructions"][
+        "retrieval.query"]
+    cfg["text_config"]["hf_model_config_kwargs"]["task_instructions"]["retrieval.query"] = "Find: "
+    (d / "config.json").write_text(json.dumps(cfg))
+    m = JointModel(d)
+    assert m.token_ids("a cat", "query") == m.token_ids("Find: a cat", "passage")
+    del cfg["text_config"]["hf_model_config_kwargs"]
+    (d / "config.json").write_text(json.dumps(cfg))
+    assert JointModel(d).dir.query_prompt == "Represent the query for retrieving evidence documents: "
+
+
 def test_embedder_image_file_uses_the_image_tower():
     """Through the whole engine: a picture's vector is the image tower's (fused with OCR text when OCR
     reads any), and the piece says it came from the native tower."""
