@@ -2,16 +2,19 @@
 
 Run with the fixture-building Python (torch + transformers + onnxruntime):
 
-    /path/to/venv-with-torch/bin/python scripts/estimate_joint_speed.py [--threads 2]
+    /path/to/venv-with-torch/bin/python scripts/estimate_joint_speed.py [--threads 2] [--jina-ref DIR] [--only jina]
 
 Compute does not depend on weight values, so each tower is rebuilt at its published width, head count,
 patch size and input length with random weights, but with only ``LAYERS`` of its transformer layers
 (the full sizes are 0.6–3.5 GB of ONNX). Each layer costs the same, so the full tower's time is
 estimated as ``t(0 layers) + (t(LAYERS) − t(0)) / LAYERS × layers``: a linear fit between a run without
 layers (embeddings, pooling, projection) and one with ``LAYERS``. Vocabulary sizes are capped at 32k (a
-lookup table's size does not change the compute). jina-clip-v2's towers are stood in for by an
-XLM-RoBERTa of its text tower's size and a ViT-L/14 at 512 px (EVA02-L's shape; EVA's rotary and SwiGLU
-details are not modelled). The numbers are estimates and are printed with the load average.
+lookup table's size does not change the compute). jina-clip-v2's towers are built with its own modelling
+code when ``--jina-ref DIR`` names a copy of it (as for scripts/make_tiny_models.py; published config:
+Jina-XLM-RoBERTa 1024 wide with rotary positions, EVA02-L/14 at 512 px with 2-D RoPE, SwiGLU and sub-LN),
+and the earlier stand-ins (a plain XLM-RoBERTa and a ViT-L/14 of the same sizes) are timed in the same run
+for the ratio; without it only the stand-ins run. The numbers are estimates and are printed with the load
+average.
 """
 
 from __future__ import annotations
@@ -47,6 +50,62 @@ def _time(path: Path, feed: dict, threads: int, repeat: int = 3) -> float:
     return best
 
 
+class _Raw(torch.nn.Module):
+    """A tower whose forward already returns one tensor (jina's own towers)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return self.m(x)
+
+
+def _jina_builders(ref: Path):
+    """jina-clip-v2's text and vision towers from its own code at the published config, n layers."""
+    import shutil
+    import sys
+
+    from make_tiny_models import JINA_REF_FILES, xlmr_tokenizer
+
+    work = Path(tempfile.mkdtemp(prefix="jina-ref-"))
+    for f in JINA_REF_FILES:
+        shutil.copy(ref / f, work / f)
+    xlmr_tokenizer().save(str(work / "tokenizer.json"))  # the text tower loads a tokenizer from its folder
+    (work / "tokenizer_config.json").write_text('{"tokenizer_class": "XLMRobertaTokenizer"}')
+    sys.path.insert(0, str(work))
+    from configuration_clip import JinaCLIPVisionConfig
+    from configuration_xlm_roberta import XLMRobertaFlashConfig
+    from modeling_clip import _build_vision_tower
+    from modeling_xlm_roberta import XLMRobertaModel as JinaXLMR
+
+    def text(n):
+        cfg = XLMRobertaFlashConfig(vocab_size=32000, hidden_size=1024, num_hidden_layers=n, num_attention_heads=16,
+                                    intermediate_size=4096, use_flash_attn=False, position_embedding_type="rotary")
+        cfg._name_or_path = str(work)
+        m = JinaXLMR(cfg, add_pooling_layer=False).eval()
+
+        class T(torch.nn.Module):  # HFTextEncoder's path: mask from the pad id, mean pooling
+            def __init__(self):
+                super().__init__()
+                self.m = m
+
+            def forward(self, x):
+                mask = (x != 1).long()
+                h = self.m(input_ids=x, attention_mask=mask).last_hidden_state
+                return (h * mask.unsqueeze(-1)).sum(1) / mask.sum(-1, keepdim=True)
+
+        return T()
+
+    def vision(n):
+        cfg = JinaCLIPVisionConfig(embed_dim=1024, width=1024, head_width=64, layers=n, image_size=512, patch_size=14,
+                                   mlp_ratio=2.6667, qkv_bias=True, rope_embeddings=True, pt_hw_seq_len=16,
+                                   intp_freq=True, naive_swiglu=True, subln=True, x_attention=False)
+        return _Raw(_build_vision_tower(cfg).eval())
+
+    return text, vision
+
+
 class _Pooled(torch.nn.Module):
     def __init__(self, m, kind):
         super().__init__()
@@ -62,7 +121,8 @@ def tower(kind: str, build, layers_full: int, feed_shape, threads: int, tmp: Pat
     """Seconds for one batch through the full-depth tower, by the two-point fit."""
     times = []
     for n in (0, LAYERS):
-        model = _Pooled(build(n), kind).eval()
+        built = build(n)
+        model = (built if isinstance(built, (_Raw,)) or not hasattr(built, "config") else _Pooled(built, kind)).eval()
         if kind == "text":
             x = torch.randint(5, 1000, feed_shape)
         else:
@@ -79,12 +139,15 @@ def tower(kind: str, build, layers_full: int, feed_shape, threads: int, tmp: Pat
 
 
 def main() -> None:
+    import make_tiny_models  # noqa: F401  (imports torchvision safely when it is on the path, before transformers)
     from transformers import (CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModel, SiglipTextConfig,
                               SiglipTextModel, SiglipVisionConfig, SiglipVisionModel, XLMRobertaConfig,
                               XLMRobertaModel)
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--jina-ref", type=Path, default=None, help="jina-clip-v2's modelling code (see above)")
+    ap.add_argument("--only", default="", help="time only the models whose name contains this")
     args = ap.parse_args()
     th = args.threads
     tmp = Path(tempfile.mkdtemp())
@@ -124,6 +187,14 @@ def main() -> None:
         ("jina-clip-v2", "text", jina_text, 24, (2, 512), "2 passages of 512 tokens"),
         ("jina-clip-v2", "image", jina_vision, 24, (2, 3, 512, 512), "2 images (512 px)"),
     ]
+    if args.jina_ref:
+        jt, jv = _jina_builders(args.jina_ref)
+        plan = [(m + " stand-in" if m == "jina-clip-v2" else m, *rest) for m, *rest in plan] + [
+            ("jina-clip-v2", "text", jt, 24, (8, 64), "8 texts of 64 tokens"),
+            ("jina-clip-v2", "text", jt, 24, (2, 512), "2 passages of 512 tokens"),
+            ("jina-clip-v2", "image", jv, 24, (2, 3, 512, 512), "2 images (512 px)"),
+        ]
+    plan = [row for row in plan if args.only in row[0]]
     for model, kind, build, layers, shape, what in plan:
         s = tower(kind, build, layers, shape, th, tmp, f"{model}-{kind}")
         per = s / shape[0]

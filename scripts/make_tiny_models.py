@@ -1,13 +1,19 @@
 """Build tiny random-weight image-text models in the layouts published on model hubs, plus reference vectors.
 
-Run with a Python that has torch, transformers, onnx, onnxruntime, open-clip-torch and torchvision (NOT
-omniembed's runtime or CI environment, which never has torch). Here open-clip-torch and torchvision sit
-in their own folder, so that the shared torch environment's transformers does not import a torchvision
-whose C ops do not match its CPU torch:
+Run with a Python that has torch, transformers, onnx, onnxruntime, einops and torchvision (NOT omniembed's
+runtime or CI environment, which never has torch). Here torchvision sits in its own folder, so that the
+shared torch environment's transformers does not import a torchvision whose C ops do not match its CPU
+torch (jina's image transform only needs its PIL functions):
 
-    pip install --no-deps --target /work/venv-torch-vision torchvision==0.28.0 open-clip-torch==3.3.0
+    python3 -m venv /work/venv-torch
+    /work/venv-torch/bin/pip install torch==2.13.0 transformers onnx onnxruntime einops
+    /work/venv-torch/bin/pip install --no-deps --target /work/venv-torch-vision torchvision==0.28.0
     PYTHONPATH=/work/venv-torch-vision /work/venv-torch/bin/python scripts/make_tiny_models.py \
-        [--out tests/fixtures/tiny_models]
+        --jina-ref /work/jina-ref [--families clip,siglip2,jina-clip-v2] [--out tests/fixtures/tiny_models]
+
+``--jina-ref`` is a folder with jina-clip-v2's modelling code (the hub repositories
+jinaai/jina-clip-implementation and jinaai/xlm-roberta-flash-implementation, flattened into one folder:
+the files in JINA_REF_FILES). It is third-party code under its own licence and is never committed here.
 
 Why: no image-text weights can be downloaded here, so omniembed's ONNX encoders are proven on tiny
 models of the same architectures instead. For every family this script
@@ -17,25 +23,27 @@ models of the same architectures instead. For every family this script
    Gemma byte-fallback BPE with ``<bos>``, fixed right padding to 64 with ``<pad>`` = 0 as in the
    published ``tokenizer.json``; jina-clip-v2: an XLM-RoBERTa-style Unigram with ``<s>``/``</s>``,
    ``<pad>`` = 1);
-2. builds a random-weight model with transformers' own classes (CLIPModel; SiglipModel with a Gemma
-   vocabulary, which is how the SigLIP 2 "FixRes" checkpoints are published) and exports it with
+2. builds a random-weight model with the family's own classes (transformers' CLIPModel; SiglipModel with a
+   Gemma vocabulary, which is how the SigLIP 2 "FixRes" checkpoints are published; jina's JinaCLIPModel
+   from ``--jina-ref``) and exports it with
    ``torch.onnx.export`` under the input/output names of the published exports (transformers.js /
    Optimum: ``onnx/text_model.onnx`` + ``onnx/vision_model.onnx`` or one ``onnx/model.onnx``);
 3. records reference outputs from the reference implementation: the tokenizer loaded by transformers
    (``AutoTokenizer`` / ``Siglip2Tokenizer``), transformers' PIL image processors
-   (``CLIPImageProcessorPil``, ``SiglipImageProcessorPil``), open_clip's ``image_transform`` (what
-   jina-clip-v2's own ``JinaCLIPImageProcessor`` wraps) and the PyTorch forward pass.
+   (``CLIPImageProcessorPil``, ``SiglipImageProcessorPil``) and the PyTorch forward pass; for jina-clip-v2
+   its own ``encode_text`` / ``encode_image`` (whose ``JinaCLIPImageProcessor`` is open_clip's transform).
 
 The tokenizers' trainers break ties between equally frequent merges in hash order, so two runs give
 slightly different vocabularies (and so different reference vectors); each run's files are consistent
 with each other, which is all the tests need.
 
-jina-clip-v2's modelling code lives in its hub repository (custom code, not in transformers) and cannot
-be fetched here, so its tiny model is a stand-in with the published export's exact interface (inputs
-``input_ids`` and ``pixel_values``, outputs ``text_embeddings``, ``image_embeddings``,
-``l2norm_text_embeddings``, ``l2norm_image_embeddings``; attention mask derived in the graph from the
-pad id; mean pooling of an XLM-RoBERTa text tower; Matryoshka truncation by the caller). What it proves
-and what it does not is written in docs/profiles.md.
+jina-clip-v2's modelling code is custom hub code, not part of transformers: its tiny model is built with
+that code itself (``JinaCLIPModel``: EVA02 vision tower with 2-D RoPE, SwiGLU and sub-LN; Jina-XLM-RoBERTa
+text tower with rotary positions, mean pooling and its retrieval.query LoRA adapter; flash attention and
+xFormers off, as on any CPU), exported in the published layout (one ``onnx/model.onnx``: ``input_ids`` +
+``pixel_values`` → ``text_embeddings``, ``image_embeddings`` and their ``l2norm_`` forms), and its reference
+outputs are the model's own ``encode_text`` (plain and ``task="retrieval.query"``, ``truncate_dim`` 64/80)
+and ``encode_image`` (plain and ``truncate_dim=64``). What that proves is written in docs/profiles.md.
 """
 
 from __future__ import annotations
@@ -396,93 +404,174 @@ def make_siglip2(root: Path, images, refs: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- jina-clip-v2
-def _open_clip_transform(size: int):
-    """open_clip's eval transform, which jina-clip-v2's JinaCLIPImageProcessor builds (resize_mode
-    'shortest', bicubic, centre crop, OpenAI mean/std). The torchvision wheel here is a CUDA build whose
-    C ops do not load against the CPU torch; its PIL transforms need none (see _import_torchvision)."""
-    from open_clip.transform import image_transform
-
-    return image_transform(size, is_train=False, mean=(0.48145466, 0.4578275, 0.40821073),
-                           std=(0.26862954, 0.26130258, 0.27577711), resize_mode="shortest", interpolation="bicubic")
+JINA_LORA_TASK = "retrieval.query"
+JINA_WINDOW = 8192
+JINA_REF_FILES = ("configuration_clip.py", "modeling_clip.py", "eva_model.py", "rope_embeddings.py", "hf_model.py",
+                  "transform.py", "processing_clip.py", "configuration_xlm_roberta.py", "modeling_xlm_roberta.py",
+                  "modeling_lora.py", "embedding.py", "mha.py", "block.py", "mlp.py", "rotary.py",
+                  "stochastic_depth.py", "xlm_padding.py")
 
 
-def make_jina(root: Path, images, refs: dict) -> None:
-    from transformers import AutoTokenizer, CLIPVisionConfig, CLIPVisionModel, XLMRobertaConfig, XLMRobertaModel
+def _jina_config(vocab_size: int, dim: int, size: int) -> dict:
+    """jina-clip-v2's config.json, shrunk: the published keys and switches (EVA02 vision tower with 2-D RoPE,
+    SwiGLU and sub-LN; Jina-XLM-RoBERTa text tower with rotary positions, mean pooling and one LoRA adapter,
+    retrieval.query, which is the default adapter and the only task instruction), tiny widths. One switch
+    differs from the published model: the 32-wide vision tower ends in a linear head (``proj_type: linear``)
+    where the published 1,024-wide one needs none, which keeps the tiny ONNX graph small."""
+    return {
+        "architectures": ["JinaCLIPModel"], "model_type": "jina_clip", "add_projections": False,
+        "projection_dim": dim, "logit_scale_init_value": 2.6592, "initializer_factor": 1.0,
+        "matryoshka_dimensions": [32, 64, 96], "truncate_dim": None,
+        "use_text_flash_attn": None, "use_vision_xformers": None,
+        "text_config": {
+            "model_type": "jina_clip_text", "embed_dim": dim, "hf_model_name_or_path": "jinaai/jina-embeddings-v3",
+            "default_instruction_task": None, "default_lora_task": JINA_LORA_TASK, "pooler_type": "mean_pooler",
+            "proj_type": None, "proj_bias": False,
+            "hf_model_config_kwargs": {
+                "vocab_size": vocab_size, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                "intermediate_size": 64, "max_position_embeddings": 8194, "pad_token_id": 1,
+                "position_embedding_type": "rotary", "rotary_emb_base": 20000.0,
+                "lora_adaptations": [JINA_LORA_TASK], "task_instructions": {JINA_LORA_TASK: JINA_QUERY_PROMPT},
+                "lora_rank": 4, "lora_alpha": 4, "lora_dropout_p": 0.0, "lora_main_params_trainable": False,
+                "load_trained_adapters": False, "use_flash_attn": True},
+        },
+        "vision_config": {
+            "model_type": "jina_clip_vision", "embed_dim": dim, "width": 32, "head_width": 16, "layers": 2,
+            "image_size": size, "patch_size": 32, "mlp_ratio": 2.6667, "qkv_bias": True, "rope_embeddings": True,
+            "pt_hw_seq_len": 16, "intp_freq": True, "naive_swiglu": True, "subln": True, "post_norm": False,
+            "ls_init_value": None, "patch_dropout": 0.0, "drop_path_rate": 0.0, "x_attention": True,
+            "fused_layer_norm": False, "proj_type": "linear"},
+    }
 
+
+def _merge_default_lora(model):
+    """``model`` (changed in place) with its text tower has its default LoRA adapter folded into the weights
+    (W + B·A·scale, computed by the adapter's own ``lora_forward``) and no adapter left: what a graph with
+    only ``input_ids`` as text input must compute. The reference code's per-task dispatch
+    (``torch.unique`` over an int32 adapter mask) has no onnxruntime kernel, and the export has one task."""
+    import torch.nn.utils.parametrize as parametrize
+
+    m = model
+    task = m.text_model.default_loraid
+    with torch.no_grad():
+        for mod in m.text_model.modules():
+            if parametrize.is_parametrized(mod, "weight"):
+                merged = mod.parametrizations.weight[0].lora_forward(mod.weight, current_task=task).detach().clone()
+                parametrize.remove_parametrizations(mod, "weight", leave_parametrized=False)
+                mod.weight = torch.nn.Parameter(merged)
+                mod.__dict__.pop("forward", None)  # back to nn.Linear / nn.Embedding's own forward
+    m.text_model._default_loraid = None
+    return m.eval()
+
+
+def make_jina(root: Path, images, refs: dict, ref_dir: Path) -> None:
+    """jina-clip-v2 built with its own modelling code (``ref_dir``: the hub repository's Python files,
+    jinaai/jina-clip-implementation and its text tower jinaai/xlm-roberta-flash-implementation, flattened into
+    one folder — see JINA_REF_FILES; kept outside this repository), flash attention and xFormers off as on
+    any CPU. Reference outputs are its own ``encode_text`` (with ``task="retrieval.query"`` for queries and
+    ``truncate_dim`` for the Matryoshka sizes) and ``encode_image``."""
+    import sys
+    import tempfile
+
+    missing = [f for f in JINA_REF_FILES if not (ref_dir / f).is_file()]
+    if missing:
+        raise SystemExit(f"--jina-ref {ref_dir}: missing {', '.join(missing)}")
     out = root / "jina-clip-v2"
+    if out.exists():
+        shutil.rmtree(out)
     tok = xlmr_tokenizer()
     out.mkdir(parents=True, exist_ok=True)
     tok.save(str(out / "tokenizer.json"))
     write_json(out / "tokenizer_config.json", {
-        "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 2048, "bos_token": "<s>", "eos_token": "</s>",
+        "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 8192, "bos_token": "<s>", "eos_token": "</s>",
         "pad_token": "<pad>", "unk_token": "<unk>", "cls_token": "<s>", "sep_token": "</s>", "mask_token": "<mask>"})
-    torch.manual_seed(SEED)
     dim, size = 96, 512
-    tcfg = XLMRobertaConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=64, max_position_embeddings=2048 + 2, pad_token_id=1)
-    vcfg = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                            image_size=size, patch_size=32)
-
-    class TinyJinaCLIP(torch.nn.Module):
-        """The published export's interface: (input_ids, pixel_values) → raw and l2-normalised text and
-        image embeddings; text = mean over non-pad tokens (mask from the pad id, as jina's HF text
-        encoder does), then a projection; image = pooled ViT output, then a projection."""
-
-        def __init__(self):
-            super().__init__()
-            self.text = XLMRobertaModel(tcfg, add_pooling_layer=False)
-            self.vision = CLIPVisionModel(vcfg)
-            self.text_proj = torch.nn.Linear(32, dim, bias=False)
-            self.vision_proj = torch.nn.Linear(32, dim, bias=False)
-
-        def encode_text(self, input_ids):
-            mask = (input_ids != 1).long()
-            h = self.text(input_ids=input_ids, attention_mask=mask).last_hidden_state
-            m = mask.unsqueeze(-1).to(h.dtype)
-            return self.text_proj((h * m).sum(1) / m.sum(1).clamp(min=1e-9))
-
-        def encode_image(self, pixel_values):
-            return self.vision_proj(self.vision(pixel_values=pixel_values).pooler_output)
-
-        def forward(self, input_ids, pixel_values):
-            t, v = self.encode_text(input_ids), self.encode_image(pixel_values)
-            return t, v, torch.nn.functional.normalize(t, dim=-1), torch.nn.functional.normalize(v, dim=-1)
-
-    model = TinyJinaCLIP().eval()
-    write_json(out / "config.json", {
-        "architectures": ["JinaCLIPModel"], "model_type": "jina_clip", "projection_dim": dim,
-        "matryoshka_dimensions": [32, 64, 96], "add_projections": False,
-        "text_config": {"embed_dim": dim, "hf_model_name_or_path": "jinaai/jina-embeddings-v3",
-                        "default_instruction_task": None, "default_lora_task": "retrieval.query",
-                        "pooler_type": "mean_pooler", "max_position_embeddings": 2050},
-        "vision_config": {"embed_dim": dim, "image_size": size, "patch_size": 32, "width": 32, "layers": 2},
-        "_note": "tiny stand-in for jinaai/jina-clip-v2 (omniembed test fixture, random weights)"})
     write_json(out / "preprocessor_config.json", {
         "fill_color": 0, "image_processor_type": "JinaCLIPImageProcessor", "interpolation": "bicubic",
         "max_size": None, "mean": [0.48145466, 0.4578275, 0.40821073], "processor_class": "JinaCLIPProcessor",
         "resize_mode": "shortest", "size": size, "std": [0.26862954, 0.26130258, 0.27577711]})
+    cfg = _jina_config(tok.get_vocab_size(), dim, size)
+    write_json(out / "config.json", {**cfg, "_note": "tiny random-weight jinaai/jina-clip-v2 (omniembed test fixture)"})
+
+    # the text tower loads its tokenizer from the code's own folder (xlm_config._name_or_path), so the code
+    # runs from a scratch copy that holds the tokenizer too
+    work = Path(tempfile.mkdtemp(prefix="jina-ref-"))
+    for f in JINA_REF_FILES:
+        shutil.copy(ref_dir / f, work / f)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(out / f, work / f)
+    sys.path.insert(0, str(work))
+    from configuration_clip import JinaCLIPConfig  # noqa: E402  (the reference code)
+    from modeling_clip import JinaCLIPModel  # noqa: E402
+
+    torch.manual_seed(SEED)
+    model = JinaCLIPModel(JinaCLIPConfig(**cfg)).eval()
+    model.config._name_or_path = str(out)
+    with torch.no_grad():  # random weights everywhere, LoRA deltas and the tiny-initialised head included
+        g = torch.Generator().manual_seed(SEED)
+        for _, p in model.named_parameters(remove_duplicate=False):
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    tt = model.text_model
+    assert tt.supports_lora and tt.default_loraid == 0 and tt.get_instruction_from_task(JINA_LORA_TASK) == JINA_QUERY_PROMPT
+
+    class Export(torch.nn.Module):
+        """The published onnx/model.onnx: (input_ids, pixel_values) → text_embeddings, image_embeddings and
+        their l2-normalised forms; the text tower runs its default LoRA adapter, as ``encode_text`` does."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, pixel_values):
+            t = self.m.get_text_features(input_ids=input_ids)
+            v = self.m.get_image_features(pixel_values=pixel_values)
+            return t, v, torch.nn.functional.normalize(t, dim=-1), torch.nn.functional.normalize(v, dim=-1)
+
+    # ---- reference: the model's own encode_text / encode_image (its tokenizer call, its instruction, its
+    # JinaCLIPImageProcessor = open_clip's transform, its Matryoshka truncation and normalisation)
+    from transformers import AutoTokenizer
+
+    ref_tok = AutoTokenizer.from_pretrained(str(out))
+    pil = [im for _, im in images]
+    # encode_text truncates at max_length=512 unless told otherwise; omniembed uses the model card's 8,192-token
+    # window (the tower has rotary positions, no table), so the reference is asked for the same window. The
+    # last test text (542 tokens here) is where the two defaults part.
+    win = JINA_WINDOW
+    passages = model.encode_text(TEXTS, max_length=win)
+    queries = model.encode_text(TEXTS, task=JINA_LORA_TASK, max_length=win)
+    mrl = {k: model.encode_text(TEXTS, truncate_dim=k, max_length=win) for k in (64, 80)}
+    img = model.encode_image(pil)
+    img64 = model.encode_image(pil, truncate_dim=64)
+    pix = model.get_preprocess()([im.convert("RGB") for im in pil])["pixel_values"].numpy()
+    enc_p = ref_tok(TEXTS, padding=True, truncation=True, max_length=win, return_tensors="pt")
+    enc_q = ref_tok([JINA_QUERY_PROMPT + t for t in TEXTS], padding=True, truncation=True, max_length=win,
+                    return_tensors="pt")
+    rec = _record(enc_p, torch.from_numpy(passages), torch.from_numpy(img), pix)
+    rec["query_ids"] = _record(enc_q, torch.from_numpy(queries), torch.from_numpy(img), None)["ids"]
+    rec["query_text"] = queries
+    rec["extra"] = {"text_mrl64": mrl[64], "text_mrl80": mrl[80], "image_mrl64": img64}
+    refs["jina-clip-v2"] = rec
+    tt._default_loraid = None  # how much the adapter matters here (so that the test would see it missing)
+    d_lora = np.abs(model.encode_text(TEXTS, max_length=win) - passages).max()
+    tt._default_loraid = 0
+    print(f"jina-clip-v2: the retrieval.query adapter moves text vectors by {d_lora:.3f}")
+
+    # ---- the export, made after the reference outputs (it folds the adapter into the weights in place)
+    merged = _merge_default_lora(model)
+    d = np.abs(merged.encode_text(TEXTS, max_length=win) - passages).max()
+    print(f"jina-clip-v2: adapter folded into the weights moves text vectors by {d:.1e}")
+    assert d < 1e-5, d
+    ids = torch.tensor([[0, 5, 6, 7, 2], [0, 8, 2, 1, 1]])
     with torch.no_grad():
-        export(model, (torch.ones(2, 9, dtype=torch.long), torch.zeros(2, 3, size, size)), out / "onnx" / "model.onnx",
+        export(Export(merged), (ids, torch.zeros(2, 3, size, size)), out / "onnx" / "model.onnx",
                ["input_ids", "pixel_values"],
                ["text_embeddings", "image_embeddings", "l2norm_text_embeddings", "l2norm_image_embeddings"],
                {"input_ids": {0: "batch_size_text", 1: "sequence_length"}, "pixel_values": {0: "batch_size_image"},
                 "text_embeddings": {0: "batch_size_text"}, "image_embeddings": {0: "batch_size_image"},
                 "l2norm_text_embeddings": {0: "batch_size_text"}, "l2norm_image_embeddings": {0: "batch_size_image"}})
 
-    ref_tok = AutoTokenizer.from_pretrained(str(out))
-    tf = _open_clip_transform(size)
-    pix = torch.stack([tf(im.convert("RGB")) for _, im in images])
-    rec = {}
-    for mode, prefix in (("passage", ""), ("query", JINA_QUERY_PROMPT)):
-        enc = ref_tok([prefix + t for t in TEXTS], padding=True, truncation=True, max_length=2048, return_tensors="pt")
-        with torch.no_grad():
-            t = model.encode_text(enc["input_ids"])
-        rec[mode] = (enc, t)
-    with torch.no_grad():
-        v = model.encode_image(pix)
-    refs["jina-clip-v2"] = _record(rec["passage"][0], rec["passage"][1], v, pix.numpy())
-    q = _record(rec["query"][0], rec["query"][1], v, None)
-    refs["jina-clip-v2"].update({"query_ids": q["ids"], "query_text": q["text"]})
+    sys.path.remove(str(work))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _record(enc, text_vecs, image_vecs, pix, strip_padding: bool = True) -> dict:
@@ -505,6 +594,7 @@ def save_refs(root: Path, refs: dict, images) -> None:
             arrays[f"pixels_{k}"] = v
         if "query_text" in r:
             arrays["query_text"] = r["query_text"]
+        arrays.update(r.get("extra", {}))
         np.savez_compressed(root / f"{fam}.reference.npz", **arrays)
         meta = {"texts": TEXTS, "images": [n for n, _ in images], "ids": r["ids"]}
         if "query_ids" in r:
@@ -512,23 +602,34 @@ def save_refs(root: Path, refs: dict, images) -> None:
             meta["query_prompt"] = JINA_QUERY_PROMPT
         write_json(root / f"{fam}.reference.json", meta)
     # the combined CLIP export shares the split export's weights and reference
-    for ext in ("npz", "json"):
-        shutil.copy(root / f"clip.reference.{ext}", root / f"clip-combined.reference.{ext}")
+    if "clip" in refs:
+        for ext in ("npz", "json"):
+            shutil.copy(root / f"clip.reference.{ext}", root / f"clip-combined.reference.{ext}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests/fixtures/tiny_models")
+    ap.add_argument("--jina-ref", type=Path, required=True,
+                    help="folder with jina-clip-v2's modelling code (the hub files, flattened; not in this repo)")
+    ap.add_argument("--families", default="clip,siglip2,jina-clip-v2",
+                    help="comma-separated subset to rebuild; the other families' fixtures are left as they are")
     args = ap.parse_args()
     root: Path = args.out
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    fams = [f.strip() for f in args.families.split(",") if f.strip()]
+    root.mkdir(parents=True, exist_ok=True)
+    for f in fams:  # only what is rebuilt is removed (tiny_models also holds other scripts' fixtures)
+        for d in ([root / f] + ([root / "clip-combined"] if f == "clip" else [])):
+            if d.exists():
+                shutil.rmtree(d)
     images = make_images(root / "images")
     refs: dict = {}
-    make_clip(root, images, refs)
-    make_siglip2(root, images, refs)
-    make_jina(root, images, refs)
+    if "clip" in fams:
+        make_clip(root, images, refs)
+    if "siglip2" in fams:
+        make_siglip2(root, images, refs)
+    if "jina-clip-v2" in fams:
+        make_jina(root, images, refs, args.jina_ref)
     save_refs(root, refs, images)
     total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     print(f"wrote {root} ({total / 1e6:.2f} MB)")

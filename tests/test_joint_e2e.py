@@ -43,6 +43,12 @@ def test_cli_embed_with_a_model_directory(folder):
     rows = json.loads(r.stdout)
     assert [len(x["values"]) for x in rows] == [64, 64]
     assert {x["profile"] for x in rows} == {Embedder(profile=str(JINA)).profile.id}
+    # --model-dir is the same option under the other name
+    r2 = cli("embed", "--model-dir", str(JINA), "--dims", "64", "a photo of a cat")
+    assert r2.returncode == 0, r2.stderr.decode()
+    [row] = json.loads(r2.stdout)
+    np.testing.assert_allclose(row["values"], rows[0]["values"], atol=1e-6)
+    assert row["profile"] == rows[0]["profile"]
     assert cli("embed", "--profile", str(SIGLIP), "--dims", "16", "x").returncode == 2  # native size only
     r = cli("--device", "cuda", "embed", "--profile", str(JINA), "x")
     assert r.returncode == 2 and b"onnxruntime-gpu" in r.stderr
@@ -90,7 +96,7 @@ def test_serve_both_dialects_with_a_model_directory(folder, tmp_path):
     png = (folder / "photo.png").read_bytes()
     want_text, want_img = emb.embed(["a photo of a cat", folder / "photo.png"])
     model = emb.profile.model_name
-    with ServerProcess(tmp_path / "srv", "--profile", str(SIGLIP)) as srv:
+    with ServerProcess(tmp_path / "srv", "--model-dir", str(SIGLIP)) as srv:  # --profile's other name
         body = {"requests": [
             {"model": f"models/{model}", "content": {"parts": [{"text": "a photo of a cat"}]}},
             {"model": f"models/{model}", "content": {"parts": [

@@ -2,8 +2,9 @@
 
 The fixtures in tests/fixtures/tiny_models/ were made by scripts/make_tiny_models.py: for each family a
 tiny model exported in the published ONNX layout, and the reference's token ids, preprocessed-pixel
-probes and vectors (transformers' tokenizers, its PIL image processors or open_clip's transform, and the
-PyTorch forward pass). Random weights make every vector sensitive to every input: a crop one pixel off
+probes and vectors (transformers' tokenizers, its PIL image processors and the PyTorch forward pass; for
+jina-clip-v2 its own hub modelling code: ``JinaCLIPModel.encode_text`` / ``encode_image``, whose image
+processor is open_clip's transform). Random weights make every vector sensitive to every input: a crop one pixel off
 moves jina's image vectors by 8e-3, far beyond the 1e-4 allowed here.
 """
 
@@ -106,19 +107,59 @@ def test_combined_graph_equals_two_towers():
     np.testing.assert_allclose(joint.encode_images(im), split.encode_images(im), atol=1e-6)
 
 
-def test_jina_matryoshka_sizes_equal_truncated_reference():
-    """jina-clip-v2's recipe: keep the first k dimensions, renormalise (64 … native)."""
+def test_jina_matryoshka_sizes_equal_the_reference_truncate_dim():
+    """jina-clip-v2's own ``encode_text(truncate_dim=k)`` / ``encode_image(truncate_dim=64)`` (keep the first
+    k dimensions, renormalise) against omniembed's output_dimensionality, through the whole engine."""
     from omniembed import Embedder
 
     meta = json.loads((ROOT / "jina-clip-v2.reference.json").read_text())
     ref = np.load(ROOT / "jina-clip-v2.reference.npz")
     emb = Embedder(profile=str(ROOT / "jina-clip-v2"))
-    assert emb.profile.min_dimensionality == 64
-    for k in (64, 80, 96):
-        got = emb.embed(meta["texts"][:3], output_dimensionality=k)
-        np.testing.assert_allclose(got, _unit(ref["text"][:3, :k]), atol=TOL)
+    assert emb.profile.min_dimensionality == 64 and emb.dimensions == 96
+    for k in (64, 80):
+        np.testing.assert_allclose(emb.embed(meta["texts"], output_dimensionality=k), ref[f"text_mrl{k}"], atol=TOL)
+    np.testing.assert_allclose(emb.embed(meta["texts"][:3]), ref["text"][:3], atol=TOL)  # native 96
+    i = meta["images"].index("img3_37x53.png")  # too small for OCR to read anything
+    [res] = emb.embed_detailed([ROOT / "images" / meta["images"][i]], output_dimensionality=64)
+    if not res.pieces[0].text:
+        np.testing.assert_allclose(res.vector, ref["image_mrl64"][i], atol=TOL)
     with pytest.raises(InvalidInput, match="64 to 96"):
         emb.embed("x", output_dimensionality=32)
+
+
+def test_jina_query_task_equals_reference_retrieval_query():
+    """RETRIEVAL_QUERY through the engine = the reference's ``encode_text(task="retrieval.query")`` (its
+    instruction prepended; the export's text tower always runs the default retrieval.query LoRA adapter,
+    as ``encode_text`` does for every task); RETRIEVAL_DOCUMENT = ``encode_text()`` with no instruction."""
+    from omniembed import Embedder
+
+    meta = json.loads((ROOT / "jina-clip-v2.reference.json").read_text())
+    ref = np.load(ROOT / "jina-clip-v2.reference.npz")
+    emb = Embedder(profile=str(ROOT / "jina-clip-v2"))
+    q = emb.embed(meta["texts"][:4], task_type="RETRIEVAL_QUERY")
+    np.testing.assert_allclose(q, ref["query_text"][:4], atol=TOL)
+    d = emb.embed(meta["texts"][:4], task_type="RETRIEVAL_DOCUMENT")
+    np.testing.assert_allclose(d, ref["text"][:4], atol=TOL)
+    assert np.abs(q - d).max() > 1e-2  # the instruction is not a no-op on this model
+
+
+def test_jina_query_instruction_is_read_from_the_model_config(tmp_path):
+    """The instruction comes from the directory's own task_instructions (where jina's encode_text reads
+    it), so a model published with another wording is served with that wording."""
+    import shutil
+
+    d = tmp_path / "jina"
+    shutil.copytree(ROOT / "jina-clip-v2", d)
+    cfg = json.loads((d / "config.json").read_text())
+    assert JointModel(d).dir.query_prompt == cfg["text_config"]["hf_model_config_kwargs"]["task_instructions"][
+        "retrieval.query"]
+    cfg["text_config"]["hf_model_config_kwargs"]["task_instructions"]["retrieval.query"] = "Find: "
+    (d / "config.json").write_text(json.dumps(cfg))
+    m = JointModel(d)
+    assert m.token_ids("a cat", "query") == m.token_ids("Find: a cat", "passage")
+    del cfg["text_config"]["hf_model_config_kwargs"]
+    (d / "config.json").write_text(json.dumps(cfg))
+    assert JointModel(d).dir.query_prompt == "Represent the query for retrieving evidence documents: "
 
 
 def test_embedder_image_file_uses_the_image_tower():

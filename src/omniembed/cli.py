@@ -216,7 +216,7 @@ def embed(
     dims: Optional[int] = typer.Option(None, "--dims", "-d", help="Output size, 128..384 (Matryoshka)."),
     matrix: bool = typer.Option(False, "--matrix", "-m", help="Print a cosine-similarity table instead of vectors."),
     detailed: bool = typer.Option(False, "--detailed", help="JSON with pieces (pages, seconds, text) too."),
-    profile: str = typer.Option("lite", "--profile", help="Embedding profile: lite, or an image-text model directory (CLIP, SigLIP, jina-clip-v2 ONNX export; see docs/profiles.md)."),
+    profile: str = typer.Option("lite", "--profile", "--model-dir", help="Embedding profile: lite, or an image-text model directory (CLIP, SigLIP, jina-clip-v2 ONNX export; see docs/profiles.md)."),
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
     speech_model: Optional[Path] = _speech_model_opt(),
@@ -328,7 +328,7 @@ def serve(
         help="Require this key (x-goog-api-key, ?key= or Authorization: Bearer). Repeat for several."),
     store: Optional[Path] = typer.Option(None, "--store", help="Index store to serve the search page over."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Uploaded files and batch jobs (SQLite)."),
-    profile: str = typer.Option("lite", "--profile", help="Embedding profile: lite, or an image-text model directory (CLIP, SigLIP, jina-clip-v2 ONNX export; see docs/profiles.md)."),
+    profile: str = typer.Option("lite", "--profile", "--model-dir", help="Embedding profile: lite, or an image-text model directory (CLIP, SigLIP, jina-clip-v2 ONNX export; see docs/profiles.md)."),
     model_alias: Optional[List[str]] = typer.Option(
         None, "--model-alias", help="Extra model name answered by the profile, e.g. gemini-embedding-2."),
     allow_files: Optional[List[Path]] = typer.Option(
@@ -459,7 +459,7 @@ def index(
     store: Optional[str] = typer.Option(None, "--store", "-s", help=_STORE_HELP + " Default: .omniembed/store."),
     backend: Optional[str] = typer.Option(None, "--backend", help="lancedb (default) or qdrant, for a new store."),
     dims: Optional[int] = typer.Option(None, "--dims", "-d", help="Vector size, 128..384 (fixed per store)."),
-    profile: str = typer.Option("lite", "--profile", help="Embedding profile, fixed per store: lite, or an image-text model directory (docs/profiles.md)."),
+    profile: str = typer.Option("lite", "--profile", "--model-dir", help="Embedding profile, fixed per store: lite, or an image-text model directory (docs/profiles.md)."),
     progress: bool = typer.Option(True, "--progress/--quiet", help="Show progress (a bar on a terminal)."),
     speech_language: Optional[str] = typer.Option(None, "--speech-language", help=_SPEECH_LANGUAGE_HELP),
     speech_languages: Optional[str] = typer.Option(None, "--speech-languages", help=_SPEECH_LANGUAGES_HELP),
@@ -526,7 +526,7 @@ def search(
                                        "exact names, codes, numbers) or hybrid (both, fused). Default: hybrid."),
     keyword_weight: float = typer.Option(1.0, "--keyword-weight", help="Weight of the keyword list in hybrid "
                                          "fusion (the dense list weighs 1)."),
-    profile: Optional[str] = typer.Option(None, "--profile", help="The store's profile (default: the one it "
+    profile: Optional[str] = typer.Option(None, "--profile", "--model-dir", help="The store's profile (default: the one it "
                                           "records); a model-directory profile needs its directory here."),
     speech_model: Optional[Path] = _speech_model_opt(),
     sound_model: Optional[Path] = _sound_model_opt(),
@@ -614,7 +614,7 @@ def cluster(
     type_: Optional[List[str]] = typer.Option(None, "--type", "-t", help="Only these types (repeatable)."),
     labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels: classify files zero-shot instead."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    profile: Optional[str] = typer.Option(None, "--profile", help="The store's profile (default: the one it "
+    profile: Optional[str] = typer.Option(None, "--profile", "--model-dir", help="The store's profile (default: the one it "
                                           "records); a model-directory profile needs its directory here."),
     speech_model: Optional[Path] = _speech_model_opt(),
     sound_model: Optional[Path] = _sound_model_opt(),

@@ -7,14 +7,19 @@ return raw-space unit vectors; the profile's space (``space.Space``) truncates f
 renormalises.
 
 Why each step is the way it is (the model cards and reference code; proven on tiny models against
-transformers' PyTorch forward, tests/test_joint_models.py: token ids identical, probed pixels identical,
-vectors within 4.1e-7 for every family, the test allowing 1e-4):
+transformers' PyTorch forward for CLIP and SigLIP and against jina-clip-v2's own hub code — its
+``encode_text`` / ``encode_image``, query instruction and ``truncate_dim`` — tests/test_joint_models.py:
+token ids identical, probed pixels identical, vectors within 4.5e-7 for every family, the test allowing
+1e-4):
 
 * Tokenisation is the directory's ``tokenizer.json`` run by the ``tokenizers`` library — the same Rust
   code transformers' fast tokenizers use — with the family's truncation and padding rule applied here,
   not taken from the file: CLIP and jina pad to the batch's longest text (CLIP with an attention mask,
   jina's graph derives its mask from ``<pad>``), SigLIP pads every text to 64 because its text tower pools
   the *last* position and was trained on fixed-width input.
+  jina-clip-v2's window is the model card's 8,192 tokens, not ``encode_text``'s default ``max_length=512``
+  (docs/profiles.md); its graph always runs the text tower's default retrieval.query LoRA adapter, as
+  ``encode_text`` does for every task, so queries differ from documents only by the instruction.
 * A combined graph (``onnx/model.onnx``) needs both inputs on every call: text-only calls pass a
   zero-image batch (``pixel_values`` of shape (0, 3, H, W)), image-only calls a one-token text per image,
   as transformers.js does for jina-clip-v2; no tower computes for the dummy side's empty batch.
@@ -178,8 +183,8 @@ class JointModel:
         raise ModelCorrupt(f"the ONNX graph has none of the outputs {', '.join(names)} (it has {', '.join(have)})")
 
     def _text_prep(self, text: str, mode: str) -> str:
-        if mode == "query" and self.family.query_prompt:
-            text = self.family.query_prompt + text
+        if mode == "query" and self.dir.query_prompt:
+            text = self.dir.query_prompt + text
         return text.lower() if self.dir.lowercase else text
 
     def encode_text(self, texts: list[str], mode: str = "passage") -> np.ndarray:
@@ -246,7 +251,7 @@ class JointModel:
     def overhead(self, mode: str) -> int:
         """Specials plus the query prompt's tokens."""
         specials = len(self.counter.encode("", add_special_tokens=True).ids)
-        prompt = self.family.query_prompt if mode == "query" else ""
+        prompt = self.dir.query_prompt if mode == "query" else ""
         if prompt:
             specials += len(self.counter.encode(prompt, add_special_tokens=False).ids)
         return specials

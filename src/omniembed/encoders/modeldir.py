@@ -204,6 +204,17 @@ class ModelDir:
         return int(limit)
 
     @property
+    def query_prompt(self) -> str:
+        """The instruction prepended to queries: the model's own ``retrieval.query`` entry of
+        ``text_config.hf_model_config_kwargs.task_instructions`` (jina-clip-v2 keeps it there, and its
+        ``encode_text(task="retrieval.query")`` reads it from there), else the family's published one."""
+        kwargs = self.text_config.get("hf_model_config_kwargs") or {}
+        instr = kwargs.get("task_instructions") if isinstance(kwargs, dict) else None
+        if isinstance(instr, dict) and isinstance(instr.get("retrieval.query"), str):
+            return instr["retrieval.query"]
+        return self.family.query_prompt
+
+    @property
     def lowercase(self) -> bool:
         """SigLIP 2 (Gemma tokenizer) was trained on lowercased text; its tokenizer.json does not say so."""
         tc = str(self.tokenizer_config.get("tokenizer_class", ""))
