@@ -468,6 +468,15 @@ def index(
     as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON on stdout."),
     reindex_ann: bool = typer.Option(False, "--reindex-ann", help="Rebuild the vector (ANN) index from scratch "
                                      "after the run (after the archive grew several-fold); see `omniembed status`."),
+    ray: Optional[str] = typer.Option(None, "--ray", flag_value="auto", metavar="[ADDRESS]",
+                                      help="Embed on a Ray cluster (pip install 'omniembed\\[ray]'): HOST:PORT of "
+                                      "its head, or alone for $RAY_ADDRESS / the cluster `ray start` runs here. "
+                                      "The store is written by this process; see docs/search.md."),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Ray actors embedding (default: the "
+                                              "cluster's CPUs / --ray-cpus)."),
+    ray_cpus: float = typer.Option(1.0, "--ray-cpus", help="CPUs each Ray actor reserves."),
+    ray_paths: bool = typer.Option(False, "--ray-paths", help="Send workers paths, not bytes (the folder is "
+                                   "mounted at the same path on every node)."),
 ) -> None:
     """Index a folder: new and changed files are embedded, unchanged skipped, deleted removed.
 
@@ -479,10 +488,17 @@ def index(
     from .store import open_store
 
     try:
-        emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages),
-                       speech_model=speech_model, sound_model=sound_model)
+        options = dict(asr_options=_speech_options(speech_language, speech_languages), speech_model=speech_model,
+                       sound_model=sound_model)
         st = open_store(store, backend=backend)
-        report = Indexer(st, emb, dims=dims).run(folder, console=err_console, progress=progress)
+        if ray is not None:  # Ray is imported only here (omniembed.distributed), never on the default path
+            from .distributed import RayIndexer
+
+            indexer = RayIndexer(st, profile, dims=dims, address=ray, workers=ray_workers, num_cpus=ray_cpus,
+                                 ship="paths" if ray_paths else "bytes", embedder_options=options)
+        else:
+            indexer = Indexer(st, Embedder(profile, **options), dims=dims)
+        report = indexer.run(folder, console=err_console, progress=progress)
         if reindex_ann:
             with err_console.status("rebuilding the vector index"):
                 st.optimize(reindex_ann=True)
@@ -505,7 +521,8 @@ def index_report_json(report) -> dict:
         "root": report.root, "store": report.store, "seconds": round(report.seconds, 3),
         "interrupted": report.interrupted, "indexed": report.indexed, "new": report.new,
         "changed": report.changed, "unchanged": report.unchanged, "removed": report.removed,
-        "ignored": report.ignored, "failed": [dataclasses.asdict(o) for o in report.failed],
+        "ignored": report.ignored, "worker_retries": report.worker_retries,
+        "failed": [dataclasses.asdict(o) for o in report.failed],
         "by_modality": report.by_modality(),
         "files": [dataclasses.asdict(o) for o in report.outcomes if o.status != "unchanged"],
     }
