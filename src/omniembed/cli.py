@@ -12,6 +12,7 @@ can also come from ``OMNIEMBED_<COMMAND>_<OPTION>`` (click's auto env-var prefix
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -492,13 +493,20 @@ def index(
                        sound_model=sound_model)
         st = open_store(store, backend=backend)
         if ray is not None:  # Ray is imported only here (omniembed.distributed), never on the default path
-            from .distributed import RayIndexer
+            from .distributed import RayIndexer, disconnect
 
             indexer = RayIndexer(st, profile, dims=dims, address=ray, workers=ray_workers, num_cpus=ray_cpus,
                                  ship="paths" if ray_paths else "bytes", embedder_options=options)
+            # Ray prints cluster events ("A worker died…") on stdout from its own threads: they go to
+            # stderr while connected, so stdout stays the report alone (--json)
+            with contextlib.redirect_stdout(sys.stderr):
+                try:
+                    report = indexer.run(folder, console=err_console, progress=progress)
+                finally:
+                    disconnect()
         else:
-            indexer = Indexer(st, Embedder(profile, **options), dims=dims)
-        report = indexer.run(folder, console=err_console, progress=progress)
+            report = Indexer(st, Embedder(profile, **options), dims=dims).run(folder, console=err_console,
+                                                                              progress=progress)
         if reindex_ann:
             with err_console.status("rebuilding the vector index"):
                 st.optimize(reindex_ann=True)

@@ -48,7 +48,7 @@ from .errors import InvalidInput, OmniEmbedError, ProfileMismatch
 from .indexer import FileOutcome, Indexer, IndexReport, _lock, _modality, _reason, sha256_file, write_result
 from .store.base import Store, file_id_for
 
-__all__ = ["EmbedWorker", "RayIndexer", "index_dataset", "connect"]
+__all__ = ["EmbedWorker", "RayIndexer", "index_dataset", "connect", "disconnect"]
 
 #: Calls in flight per actor: one computing, one waiting in its queue (so an actor never idles while
 #: the driver writes); more only holds more files in the object store.
@@ -132,6 +132,15 @@ def connect(address: str | None = None):
         except ConnectionError as exc:
             raise InvalidInput(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     return ray
+
+
+def disconnect() -> None:
+    """Disconnect this driver from Ray (a cluster it started for itself stops with it)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
