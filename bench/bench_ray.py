@@ -15,7 +15,8 @@ process on 127.0.0.1, ``--num-cpus 1`` each, so two actors land on two nodes —
 Each figure is printed with the load average read right after it (the machine is shared). Throughput is
 given for the whole run and for the embedding phase alone (from "actors ready" to the last write: the
 actors' model loads are a fixed cost per run that a long run amortises). Ray sets ``OMP_NUM_THREADS`` to
-an actor's CPUs, so each lite actor encodes on one thread; the baseline uses every core.
+an actor's CPUs, so each lite actor encodes on one thread; the baseline runs on one thread too
+(``--baseline-threads 0``: OpenMP's default, every core — which collapses on a busy shared machine).
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ def main() -> None:
     ap.add_argument("--all-types", action="store_true", help="also images, audio and video (much slower)")
     ap.add_argument("--address", help="use this running Ray cluster instead of starting one")
     ap.add_argument("--quick", action="store_true", help="one copy (for `python -m bench --quick`)")
+    ap.add_argument("--baseline-threads", type=int, default=1,
+                    help="OpenMP threads of the single-machine baseline (default 1, as one Ray actor: on a busy "
+                    "2-core machine two OpenMP threads spin-collapse, 301 s vs 88 s on 36 files at load 11)")
     args = ap.parse_args()
+    if args.baseline_threads:  # read when the e5 library loads, i.e. before any omniembed model is built
+        os.environ["OMP_NUM_THREADS"] = str(args.baseline_threads)
     folders = args.folder or [p for p in (ROOT / "samples", D4) if p.is_dir()]
     copies = 1 if args.quick else args.copies
 
@@ -75,6 +81,7 @@ def main() -> None:
     from omniembed.store import open_store
 
     rows = []
+    writes = []  # the driver's store-write seconds per Ray run
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "corpus"
         n = _corpus(work, folders, copies, args.all_types)
@@ -88,7 +95,7 @@ def main() -> None:
         rep = Indexer(store, emb).run(work, progress=False)
         dt = time.perf_counter() - t0
         store.close()
-        rows.append(("single machine (baseline)", rep.indexed, dt, dt, _load()))
+        rows.append((f"single machine, {args.baseline_threads or 'all'} thr", rep.indexed, dt, dt, _load()))
         print(f"  {rows[-1]}", flush=True)
 
         started = args.address is None
@@ -105,6 +112,7 @@ def main() -> None:
                 store.close()
                 rows.append((f"Ray, {workers} worker{'s' if workers > 1 else ''}", rep.indexed, t1 - t0,
                              t1 - ready["t"], _load()))  # fmt: skip
+                writes.append(ix.write_seconds)
                 print(f"  {rows[-1]}", flush=True)
         finally:
             import ray
@@ -121,6 +129,9 @@ def main() -> None:
     r1, r2 = rows[1][1] / rows[1][3], rows[2][1] / rows[2][3]
     print(f"\n2 workers / 1 worker (embedding phase): {r2 / r1:.2f}x; whole runs: "
           f"{(rows[2][1] / rows[2][2]) / (rows[1][1] / rows[1][2]):.2f}x")
+    for (name, files, *_), w in zip(rows[1:], writes):
+        print(f"{name}: the driver spent {w:.2f} s writing the store ({w / max(files, 1) * 1000:.0f} ms per file: "
+              f"a ceiling of {files / max(w, 1e-9) * 60:.0f} files/min however many workers embed)")
 
 
 if __name__ == "__main__":

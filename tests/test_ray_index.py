@@ -190,7 +190,9 @@ def test_killed_driver_resumes_without_indexing_twice(cluster, folder, reference
     with open_store(str(store)) as st:
         before = {e.path for e in st.files().values()}
     assert 3 <= len(before) < N_NOTES + 2
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    # the same command, with the address from the environment this time (`--ray` without a value)
+    bare = [a for a in cmd if a != cluster]
+    done = subprocess.run(bare, env=dict(_env(), RAY_ADDRESS=cluster), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     embedded = {f["path"] for f in report["files"] if f["status"] in ("new", "changed")}

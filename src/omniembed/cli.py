@@ -194,6 +194,20 @@ def _sound_model_opt():
     return typer.Option(None, "--sound-model", help=_SOUND_MODEL_HELP)
 
 
+def _ray_opt():
+    """``--ray [ADDRESS]``: an option whose value may be left out (click's ``flag_value``). Typer still
+    passes it through (0.29) but warns it may drop it; the warning is silenced here, and
+    tests/test_ray_index.py runs ``--ray ADDRESS`` for real, so a Typer that drops it fails a test."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return typer.Option(None, "--ray", flag_value="auto", metavar="[ADDRESS]",
+                            help="Embed on a Ray cluster (pip install 'omniembed\\[ray]'): HOST:PORT of its head, "
+                            "or alone for $RAY_ADDRESS / the cluster `ray start` runs here. The store is written "
+                            "by this process; see docs/search.md.")
+
+
 def _speech_options(language: Optional[str], languages: Optional[str], **extra) -> dict:
     """ASR options from the command line, checked before any work starts."""
     from .encoders.asr import AsrOptions
@@ -469,10 +483,7 @@ def index(
     as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON on stdout."),
     reindex_ann: bool = typer.Option(False, "--reindex-ann", help="Rebuild the vector (ANN) index from scratch "
                                      "after the run (after the archive grew several-fold); see `omniembed status`."),
-    ray: Optional[str] = typer.Option(None, "--ray", flag_value="auto", metavar="[ADDRESS]",
-                                      help="Embed on a Ray cluster (pip install 'omniembed\\[ray]'): HOST:PORT of "
-                                      "its head, or alone for $RAY_ADDRESS / the cluster `ray start` runs here. "
-                                      "The store is written by this process; see docs/search.md."),
+    ray: Optional[str] = _ray_opt(),
     ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Ray actors embedding (default: the "
                                               "cluster's CPUs / --ray-cpus)."),
     ray_cpus: float = typer.Option(1.0, "--ray-cpus", help="CPUs each Ray actor reserves."),

@@ -296,6 +296,8 @@ class RayIndexer(Indexer):
         self.ship, self.max_attempts = ship, int(max_attempts)
         self.ready_timeout, self.stall_timeout = ready_timeout, stall_timeout
         self.pool: _Pool | None = None
+        #: the driver's time in store writes: the ceiling of a run is files / write_seconds (docs/search.md)
+        self.write_seconds = 0.0
         #: called once the actors are up (tests use it to find a worker's pid to kill)
         self.on_pool: Callable[[_Pool], None] | None = None
 
@@ -311,9 +313,11 @@ class RayIndexer(Indexer):
         def done(job: _Job, status: str, value: Any, seconds: float) -> None:
             out = FileOutcome(job.rel, job.status, job.modality, job.size, seconds)
             if status == "ok":
+                t0 = time.perf_counter()
                 out.modality, out.chunks = write_result(
                     self.store, value, file_id=job.file_id, root=root, path=job.rel, sha256=job.sha256,
                     size=job.size, mtime_ns=job.mtime_ns, default_modality=job.modality)  # fmt: skip
+                self.write_seconds += time.perf_counter() - t0
             else:
                 out.status, out.reason = "failed", str(value)
             self._emit(report, out)
