@@ -250,3 +250,10 @@ def test_ray_without_a_cluster_is_a_clear_error(tmp_path):
                          text=True, timeout=180)  # fmt: skip
     assert run.returncode == 3, run.stderr
     assert "Ray cluster" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_more_workers_than_the_cluster_has_cpus_is_refused(cluster, folder, tmp_path):
+    run = subprocess.run(_index_cmd(folder, tmp_path / "store", cluster, "--ray-workers", "5"), env=_env(),
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 3, run.stderr
+    assert "the cluster has 2" in run.stderr and "Traceback" not in run.stderr

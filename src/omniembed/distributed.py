@@ -167,18 +167,28 @@ class _Pool:
 
     def __init__(self, ray, spec: WorkerSpec, workers: int | None, num_cpus: float, profile_id: str,
                  ready_timeout: float):
+        from ray.exceptions import GetTimeoutError, RayError
+
         self.ray = ray
+        cpus = ray.cluster_resources().get("CPU", 0)
         if workers is None:
-            cpus = ray.cluster_resources().get("CPU", 1)
             workers = max(1, int(cpus // num_cpus))
+        if workers * num_cpus > cpus:  # the extra actors would wait for CPUs that never come
+            raise InvalidInput(f"{workers} Ray workers of {num_cpus:g} CPU need {workers * num_cpus:g} CPUs; the "
+                               f"cluster has {cpus:g} (fewer --ray-workers, or a smaller --ray-cpus)")
         cls = _actor_class(ray, num_cpus)
         self.actors = [cls.remote(spec) for _ in range(int(workers))]
-        got = ray.get([a.ready.remote() for a in self.actors], timeout=ready_timeout)
+        try:
+            got = ray.get([a.ready.remote() for a in self.actors], timeout=ready_timeout)
+        except GetTimeoutError:
+            raise OmniEmbedError(f"the Ray workers did not load the profile within {ready_timeout:.0f} s") from None
+        except RayError as exc:  # e.g. omniembed missing on a node: its actor cannot even start
+            raise OmniEmbedError(f"a Ray worker could not start: {exc}") from None
         for prof, _dims, _pid in got:
             if prof != profile_id:
                 raise ProfileMismatch(f"a Ray worker computes profile {prof}, the driver {profile_id}: install "
                                       "the same omniembed version and model directories on every node")
-        self.pids = [pid for _, _, pid in got]  # tests kill one of these to crash a worker
+        self.pids = [pid for _, _, pid in got]  # the actors' processes (a restarted one: its new pid)
         self.retried = 0
 
     def run(self, jobs: Iterator[_Job], on_done: Callable[[_Job, str, Any, float], None], *,
