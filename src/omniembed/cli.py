@@ -195,17 +195,25 @@ def _sound_model_opt():
 
 
 def _ray_opt():
-    """``--ray [ADDRESS]``: an option whose value may be left out (click's ``flag_value``). Typer still
-    passes it through (0.29) but warns it may drop it; the warning is silenced here, and
-    tests/test_ray_index.py runs ``--ray ADDRESS`` for real, so a Typer that drops it fails a test."""
-    import warnings
+    """``--ray [ADDRESS]``: the value may be left out (:func:`_optional_values` fills in ``auto``)."""
+    return typer.Option(None, "--ray", metavar="[ADDRESS]",
+                        help="Embed on a Ray cluster (pip install 'omniembed\\[ray]'): HOST:PORT of its head, "
+                        "or alone for $RAY_ADDRESS / the cluster `ray start` runs here. The store is written "
+                        "by this process; see docs/search.md.")
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return typer.Option(None, "--ray", flag_value="auto", metavar="[ADDRESS]",
-                            help="Embed on a Ray cluster (pip install 'omniembed\\[ray]'): HOST:PORT of its head, "
-                            "or alone for $RAY_ADDRESS / the cluster `ray start` runs here. The store is written "
-                            "by this process; see docs/search.md.")
+
+#: Options whose value may be left out, and the value they then take (Typer has no optional values).
+_OPTIONAL_VALUES = {"--ray": "auto"}
+
+
+def _optional_values(argv: list[str]) -> list[str]:
+    """``--ray`` at the end of the line or before another option → ``--ray auto``."""
+    out: list[str] = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a in _OPTIONAL_VALUES and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(_OPTIONAL_VALUES[a])
+    return out
 
 
 def _speech_options(language: Optional[str], languages: Optional[str], **extra) -> dict:
@@ -829,7 +837,7 @@ def main() -> None:
     """The console entry point: options from ``OMNIEMBED_<COMMAND>_<OPTION>``, and every failure that
     escaped a command mapped to its :class:`ExitCode` with a one-line message instead of a traceback."""
     try:
-        app(auto_envvar_prefix=ENV_PREFIX, prog_name="omniembed")
+        app(args=_optional_values(sys.argv[1:]), auto_envvar_prefix=ENV_PREFIX, prog_name="omniembed")
     except KeyboardInterrupt:
         _print_error("interrupted", "stopped")
         sys.exit(ExitCode.INTERRUPTED)
