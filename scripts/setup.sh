@@ -25,8 +25,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.omniembed-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing omniembed[all,dev] into .venv"
+  echo "setup: installing omniembed[all,dev,ray] into .venv"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[all,dev]"
+  # ray: the tests start a local two-node Ray cluster (tests/test_ray_index.py)
+  .venv/bin/pip install -q -e ".[all,dev,ray]"
   touch "$stamp"
 fi

@@ -12,6 +12,7 @@ can also come from ``OMNIEMBED_<COMMAND>_<OPTION>`` (click's auto env-var prefix
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -191,6 +192,28 @@ def _speech_model_opt():
 
 def _sound_model_opt():
     return typer.Option(None, "--sound-model", help=_SOUND_MODEL_HELP)
+
+
+def _ray_opt():
+    """``--ray [ADDRESS]``: the value may be left out (:func:`_optional_values` fills in ``auto``)."""
+    return typer.Option(None, "--ray", metavar="[ADDRESS]",
+                        help="Embed on a Ray cluster (pip install 'omniembed\\[ray]'): HOST:PORT of its head, "
+                        "or alone for $RAY_ADDRESS / the cluster `ray start` runs here. The store is written "
+                        "by this process; see docs/search.md.")
+
+
+#: Options whose value may be left out, and the value they then take (Typer has no optional values).
+_OPTIONAL_VALUES = {"--ray": "auto"}
+
+
+def _optional_values(argv: list[str]) -> list[str]:
+    """``--ray`` at the end of the line or before another option → ``--ray auto``."""
+    out: list[str] = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a in _OPTIONAL_VALUES and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(_OPTIONAL_VALUES[a])
+    return out
 
 
 def _speech_options(language: Optional[str], languages: Optional[str], **extra) -> dict:
@@ -468,6 +491,12 @@ def index(
     as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON on stdout."),
     reindex_ann: bool = typer.Option(False, "--reindex-ann", help="Rebuild the vector (ANN) index from scratch "
                                      "after the run (after the archive grew several-fold); see `omniembed status`."),
+    ray: Optional[str] = _ray_opt(),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", help="Ray actors embedding (default: the "
+                                              "cluster's CPUs / --ray-cpus)."),
+    ray_cpus: float = typer.Option(1.0, "--ray-cpus", help="CPUs each Ray actor reserves."),
+    ray_paths: bool = typer.Option(False, "--ray-paths", help="Send workers paths, not bytes (the folder is "
+                                   "mounted at the same path on every node)."),
 ) -> None:
     """Index a folder: new and changed files are embedded, unchanged skipped, deleted removed.
 
@@ -479,10 +508,24 @@ def index(
     from .store import open_store
 
     try:
-        emb = Embedder(profile, asr_options=_speech_options(speech_language, speech_languages),
-                       speech_model=speech_model, sound_model=sound_model)
+        options = dict(asr_options=_speech_options(speech_language, speech_languages), speech_model=speech_model,
+                       sound_model=sound_model)
         st = open_store(store, backend=backend)
-        report = Indexer(st, emb, dims=dims).run(folder, console=err_console, progress=progress)
+        if ray is not None:  # Ray is imported only here (omniembed.distributed), never on the default path
+            from .distributed import RayIndexer, disconnect
+
+            indexer = RayIndexer(st, profile, dims=dims, address=ray, workers=ray_workers, num_cpus=ray_cpus,
+                                 ship="paths" if ray_paths else "bytes", embedder_options=options)
+            # Ray prints cluster events ("A worker died…") on stdout from its own threads: they go to
+            # stderr while connected, so stdout stays the report alone (--json)
+            with contextlib.redirect_stdout(sys.stderr):
+                try:
+                    report = indexer.run(folder, console=err_console, progress=progress)
+                finally:
+                    disconnect()
+        else:
+            report = Indexer(st, Embedder(profile, **options), dims=dims).run(folder, console=err_console,
+                                                                              progress=progress)
         if reindex_ann:
             with err_console.status("rebuilding the vector index"):
                 st.optimize(reindex_ann=True)
@@ -505,7 +548,8 @@ def index_report_json(report) -> dict:
         "root": report.root, "store": report.store, "seconds": round(report.seconds, 3),
         "interrupted": report.interrupted, "indexed": report.indexed, "new": report.new,
         "changed": report.changed, "unchanged": report.unchanged, "removed": report.removed,
-        "ignored": report.ignored, "failed": [dataclasses.asdict(o) for o in report.failed],
+        "ignored": report.ignored, "worker_retries": report.worker_retries,
+        "failed": [dataclasses.asdict(o) for o in report.failed],
         "by_modality": report.by_modality(),
         "files": [dataclasses.asdict(o) for o in report.outcomes if o.status != "unchanged"],
     }
@@ -793,7 +837,7 @@ def main() -> None:
     """The console entry point: options from ``OMNIEMBED_<COMMAND>_<OPTION>``, and every failure that
     escaped a command mapped to its :class:`ExitCode` with a one-line message instead of a traceback."""
     try:
-        app(auto_envvar_prefix=ENV_PREFIX, prog_name="omniembed")
+        app(args=_optional_values(sys.argv[1:]), auto_envvar_prefix=ENV_PREFIX, prog_name="omniembed")
     except KeyboardInterrupt:
         _print_error("interrupted", "stopped")
         sys.exit(ExitCode.INTERRUPTED)

@@ -29,7 +29,7 @@ from .errors import InvalidInput, OmniEmbedError
 from .modalities import get_modality, modality_of_suffix
 from .store.base import Record, Store, file_id_for
 
-__all__ = ["Indexer", "IndexReport", "FileOutcome", "walk", "index_folder"]
+__all__ = ["Indexer", "IndexReport", "FileOutcome", "walk", "index_folder", "write_result"]
 
 #: Files of a modality with a batched pipeline (audio: short recordings are transcribed together,
 #: ``media/audio.py``) embedded in one call; also how much work a Ctrl-C may lose.
@@ -59,6 +59,7 @@ class IndexReport:
     seconds: float = 0.0
     interrupted: bool = False
     pruned: int = 0
+    worker_retries: int = 0  # files sent to another Ray worker after theirs died (distributed.py)
 
     def _n(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -177,6 +178,31 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def write_result(store: Store, result, *, file_id: str, root: str, path: str, sha256: str, size: int,
+                 mtime_ns: int, default_modality: str = "") -> tuple[str, int]:
+    """Replace the records of one file by those of its embedding ``result`` (an
+    :class:`~omniembed.types.EmbeddingResult` of a detailed call); returns (modality, pooled chunks).
+
+    Shared by the single-machine indexer and the Ray one (``distributed.py``), so both write the very
+    same records: every piece is a chunk record (the pooled pieces, then the fine windows, in the order
+    the engine returns them: ``EmbedRequest.fine``), and the file record — the manifest entry — last."""
+    modality = result.modalities[0] if result.modalities else default_modality
+    common = dict(file_id=file_id, root=root, path=path, modality=modality, sha256=sha256,
+                  size=size, mtime_ns=mtime_ns, indexed_at=time.time())  # fmt: skip
+    records = [
+        Record(level="chunk", chunk=i, vector=p.vector, page=p.page, start_s=p.start_s, end_s=p.end_s,
+               source=p.source, text=p.text, **common)  # fmt: skip
+        for i, p in enumerate(result.pieces)
+    ]
+    pooled = [p for p in result.pieces if p.level == "chunk"]
+    head = "\n".join(p.text for p in pooled[:8])[:_FILE_TEXT_CHARS]
+    records.append(Record(level="file", chunk=-1, vector=result.vector, text=head,
+                          source=",".join(sorted({p.source for p in pooled})),
+                          n_chunks=len(pooled), **common))  # fmt: skip
+    store.replace_file(file_id, records)
+    return modality, len(pooled)
 
 
 @contextlib.contextmanager
@@ -318,24 +344,9 @@ class Indexer:
             out.status, out.reason = "failed", _reason(exc)
             out.seconds = time.perf_counter() - t0
             return out
-        modality = result.modalities[0] if result.modalities else out.modality
-        now = time.time()
-        common = dict(file_id=fid, root=str(root), path=rel, modality=modality, sha256=digest,
-                      size=st.st_size, mtime_ns=st.st_mtime_ns, indexed_at=now)  # fmt: skip
-        # every piece is a chunk record: the pooled pieces, then the fine windows (the engine returns
-        # them in that order: ``EmbedRequest.fine``)
-        records = [
-            Record(level="chunk", chunk=i, vector=p.vector, page=p.page, start_s=p.start_s, end_s=p.end_s,
-                   source=p.source, text=p.text, **common)  # fmt: skip
-            for i, p in enumerate(result.pieces)
-        ]
-        pooled = [p for p in result.pieces if p.level == "chunk"]
-        head = "\n".join(p.text for p in pooled[:8])[:_FILE_TEXT_CHARS]
-        records.append(Record(level="file", chunk=-1, vector=result.vector, text=head,
-                              source=",".join(sorted({p.source for p in pooled})),
-                              n_chunks=len(pooled), **common))  # fmt: skip
-        self.store.replace_file(fid, records)
-        out.modality, out.chunks = modality, len(pooled)
+        out.modality, out.chunks = write_result(self.store, result, file_id=fid, root=str(root), path=rel,
+                                                sha256=digest, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                                default_modality=out.modality)  # fmt: skip
         out.seconds = time.perf_counter() - t0
         return out
 
@@ -364,24 +375,29 @@ class Indexer:
                 self._emit(report, FileOutcome(existing[fid].path, "removed", existing[fid].modality))
             try:
                 with _Progress(todo, console, enabled=progress) as bar:
-                    batched: dict[Path, object] = {}
-                    tried: set[Path] = set()
-                    for n, p in enumerate(todo):
-                        bar.start_file(p.relative_to(root_p).as_posix())
-                        if _batched(p) and p not in tried:
-                            # this and the next files of the run of the same batched modality, together
-                            group = [q for q in todo[n : n + AUDIO_BATCH] if _modality(q) == _modality(p)]
-                            tried.update(group)
-                            batched.update(self._embed_batch(root_p, group, existing))
-                        outcome = self.index_file(root_p, p, existing, batched.pop(p, None))
-                        self._emit(report, outcome)
-                        bar.done_file(outcome)
+                    self._index_todo(root_p, todo, existing, report, bar)
             except KeyboardInterrupt:
                 report.interrupted = True
             if report.indexed or report.removed:
                 self.store.optimize()
         report.seconds = time.perf_counter() - t_start
         return report
+
+    def _index_todo(self, root_p: Path, todo: list[Path], existing: dict, report: IndexReport,
+                    bar: "_Progress") -> None:
+        """Embed and write the files to look at, one by one (the Ray indexer overrides this only)."""
+        batched: dict[Path, object] = {}
+        tried: set[Path] = set()
+        for n, p in enumerate(todo):
+            bar.start_file(p.relative_to(root_p).as_posix())
+            if _batched(p) and p not in tried:
+                # this and the next files of the run of the same batched modality, together
+                group = [q for q in todo[n : n + AUDIO_BATCH] if _modality(q) == _modality(p)]
+                tried.update(group)
+                batched.update(self._embed_batch(root_p, group, existing))
+            outcome = self.index_file(root_p, p, existing, batched.pop(p, None))
+            self._emit(report, outcome)
+            bar.done_file(outcome)
 
     def _emit(self, report: IndexReport, outcome: FileOutcome) -> None:
         report.outcomes.append(outcome)
