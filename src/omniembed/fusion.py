@@ -8,6 +8,8 @@ The rules, in the encoder's own space (before the Matryoshka rotation):
    Description-only pieces (no text found) weigh half. For text, PDFs and transcripts the first
    piece also never weighs less than ``lead_share`` (25 %) of the whole: without that floor a
    50-page PDF's opening gets 2 % of its vector and the document reads like its appendix (issue 19).
+   A first piece of fewer than ``min_tokens`` tokens gets no floor (a page whose text layer is only
+   its number: a quarter of the vector would be the vector of "1").
    Documents of up to 7 full pieces (~3,500 tokens) are pooled exactly as before; measured on
    ``bench/longdocs.py`` with the alternatives (lead blends, position decays, first 512 tokens only)
    in docs/engine.md, "Long documents". Video keeps the plain token mean (``plain``): its first window
@@ -96,7 +98,9 @@ def piece_weights(
     w = t * np.asarray(weights, dtype=np.float64)
     if len(w) > 1 and modality not in cfg.plain:
         w[0] *= cfg.lead_weight
-        if modality in cfg.positional and 0.0 < cfg.lead_share < 1.0:
+        # the floor needs an opening that says something: a first piece under min_tokens (a page whose
+        # text layer is just its number, "1") keeps the ×2 lead but not a quarter of the vector
+        if modality in cfg.positional and 0.0 < cfg.lead_share < 1.0 and tokens[0] >= cfg.min_tokens:
             w[0] = max(w[0], cfg.lead_share / (1.0 - cfg.lead_share) * w[1:].sum())
     return w
 
