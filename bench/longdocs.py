@@ -5,9 +5,17 @@
     .venv/bin/python -m bench.longdocs --json out.json
     .venv/bin/python -m bench.longdocs --kinds pdf --threads 1 --cached-only   # score what is cached so far
 
-Cost: every document is embedded once per rendering (~250 k tokens per rendering for ~157 packages:
-about half an hour per rendering on 2 quiet cores, far more on a loaded machine); documents are
-embedded in a fixed pseudo-random order, so a run cut short leaves a fair sample in the cache.
+    .venv/bin/python -m bench.longdocs --memo          # also memoise e5 (bench/cached_eval.py), then:
+    .venv/bin/python -c "import bench.cached_eval as c, bench.eval_search as s; c.install(); \
+        s.main(['--task', '.omniembed/longdocs/search-task', '--no-fine', '--k', '10', \
+                '--modes', 'hybrid,dense,files-only'])"     # the same task through omniembed search
+
+Cost: all of it is e5 (PDF extraction of the whole corpus takes seconds: text layer, one page in 857
+OCR'd). Every document is embedded once per rendering, ~550–600 k tokens per rendering for ~165
+packages: 85 tokens/s on one thread at load 10–14 on 2 shared cores (~2 h per rendering). Documents
+are embedded in a fixed pseudo-random order (sha1 of the name), both renderings of a document in turn,
+so a run cut short leaves a fair sample in the cache; ``--cached-only`` scores it (and writes it as
+``search-task-embedded``).
 
 **The task.** Every Python distribution installed in this repo's ``.venv`` (and the interpreter's own
 site-packages) carries a ``METADATA`` file with a one-line ``Summary`` (the catalogue entry PyPI shows)
@@ -25,6 +33,10 @@ within one run — which is why every rule, and the baseline, is scored in the s
 (evidence → chunks → e5) once and its piece vectors (in the encoder's space, before the Matryoshka
 rotation) are cached with their token counts; every pooling rule is a function of those, so dozens of
 rules cost no re-embedding. Document vectors are projected into the space exactly as the engine does.
+
+**Summary vectors.** Besides pooling rules, rules of another kind: a summary the document gives of
+itself — its title and outline (PDF: metadata title + bookmarks as pypdfium2 reads them; text: the
+markdown/rst headings), embedded as one passage — blended with the pooled body.
 
 **Baseline.** ``first-512``: e5 on the first 512 tokens of the document's text (prefix and specials
 included; the PDF's text layer, pages joined), the rest ignored — what a naive engine that truncates
