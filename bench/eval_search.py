@@ -6,8 +6,10 @@
 
 Indexes ``tasks/d4-folder/files`` into a store (incremental: a second run re-uses it), runs every query
 of ``queries.jsonl`` through :class:`omniembed.search.Searcher` — the code behind ``omniembed search`` —
-and prints the top-k hit rate overall and per query kind, for each search mode (dense, keyword,
-hybrid) in the same run: the measurement behind the default mode (docs/search.md).
+and prints the top-k hit rate, R@1 and MRR@10 overall and per query kind, for each search mode
+(dense, keyword, hybrid; ``files-only`` = the document vectors alone) in the same run: the measurement
+behind the default mode (docs/search.md). ``--task .omniembed/longdocs/search-task`` (written by
+``python -m bench.longdocs``) runs issue 19's long-document task through search.
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keyword", action="store_true",
                     help="the keyword-heavy set: d2-pdf files, bench/data/keyword-queries.jsonl")
     ap.add_argument("--modes", default="dense,keyword,hybrid",
-                    help="search modes to compare; hybrid@W weighs the keyword list W (the dense list 1)")
+                    help="search modes to compare; hybrid@W weighs the keyword list W (the dense list 1); "
+                         "files-only / chunks-only rank by file / chunk vectors alone")
     ap.add_argument("--first", type=int, default=0,
                     help="only the first N files (sorted) and their queries: a quicker run on a busy machine")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--chunks-only", action="store_true", help="rank by chunk vectors only (ablation)")
     ap.add_argument("--files-only", action="store_true", help="rank by file vectors only (ablation)")
+    ap.add_argument("--no-fine", action="store_true",
+                    help="index without the line/sentence windows (chunk and file records only): a cheaper "
+                         "index whose dense ranking still uses the file vector and the best chunks")
     ap.add_argument("--json", type=Path, help="write per-query results here")
     args = ap.parse_args(argv)
     if args.keyword:
@@ -64,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             if not (files / f.name).exists():
                 shutil.copy2(f, files / f.name)
     store = open_store(args.store)
-    report = Indexer(store).run(files, console=console)
+    report = Indexer(store, fine=not args.no_fine).run(files, console=console)
     console.print(f"index: {report.indexed} embedded, {report.unchanged} unchanged, {len(report.failed)} failed "
                   f"in {report.seconds:.1f}s")
     searcher = Searcher(store)
@@ -74,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         queries = [q for q in queries if any(Path(r).name in names for r in q["relevant"])]
     modes = ["files-only" if args.files_only else "chunks-only"] if (args.files_only or args.chunks_only) \
         else args.modes.split(",")
+    depth = max(args.k, 10)  # ranks to 10 deep for R@1 and MRR@10
     rows = []
     summary = {}
     for mode in modes:
@@ -85,15 +92,17 @@ def main(argv: list[str] | None = None) -> int:
                 for h in store.search(qv, 200, level="file" if mode == "files-only" else "chunk"):
                     if h.record.path not in seen:
                         seen.append(h.record.path)
-                ranked = seen[: args.k]
+                ranked = seen[:depth]
             else:
                 name, _, w = mode.partition("@")
-                ranked = [h.rel_path for h in searcher.search(q["text"], k=args.k, mode=name,
+                ranked = [h.rel_path for h in searcher.search(q["text"], k=depth, mode=name,
                                                               weights=(1.0, float(w or 1.0)))]
-            ok = int(any(Path(r).name in q["relevant"] for r in ranked))
+            rank = next((i + 1 for i, r in enumerate(ranked) if Path(r).name in q["relevant"]), None)
+            ok = int(rank is not None and rank <= args.k)
             kind = q["meta"]["kind"]
             per_kind[kind].append(ok)
-            rows.append({"mode": mode, "id": q["id"], "kind": kind, "hit": ok, "relevant": q["relevant"], "top": ranked})
+            rows.append({"mode": mode, "id": q["id"], "kind": kind, "hit": ok, "rank": rank,
+                         "relevant": q["relevant"], "top": ranked[: args.k]})
         summary[mode] = per_kind
     table = Table(title=f"top-{args.k} hit rate, {args.task.name} / {args.queries.name} ({len(queries)} queries)")
     table.add_column("kind")
@@ -110,6 +119,22 @@ def main(argv: list[str] | None = None) -> int:
         tot.append(f"[bold]{sum(hits) / len(hits):.1%} ({sum(hits)}/{len(hits)})")
     table.add_row("[bold]all", str(len(queries)), *tot)
     Console().print(table)
+    # R@1 and MRR@10 (rank of the expected file, 0 beyond 10), overall and per kind
+    t2 = Table(title="R@1 / MRR@10")
+    t2.add_column("kind")
+    t2.add_column("queries", justify="right")
+    for mode in modes:
+        t2.add_column(mode, justify="right")
+    for kind in kinds + [None]:
+        cells = []
+        for mode in modes:
+            rk = [r["rank"] for r in rows if r["mode"] == mode and (kind is None or r["kind"] == kind)]
+            r1 = sum(x == 1 for x in rk) / len(rk)
+            mrr = sum(1.0 / x for x in rk if x is not None and x <= 10) / len(rk)
+            cells.append(f"{r1:.3f} / {mrr:.3f}")
+        n = len([r for r in rows if r["mode"] == modes[0] and (kind is None or r["kind"] == kind)])
+        t2.add_row(kind or "[bold]all", str(n), *cells)
+    Console().print(t2)
     for r in rows:
         if not r["hit"]:
             console.print(f"miss [{r['mode']}] {r['id']} ({r['kind']}): want {r['relevant'][0]}, got {r['top']}",

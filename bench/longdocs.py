@@ -5,9 +5,17 @@
     .venv/bin/python -m bench.longdocs --json out.json
     .venv/bin/python -m bench.longdocs --kinds pdf --threads 1 --cached-only   # score what is cached so far
 
-Cost: every document is embedded once per rendering (~250 k tokens per rendering for ~157 packages:
-about half an hour per rendering on 2 quiet cores, far more on a loaded machine); documents are
-embedded in a fixed pseudo-random order, so a run cut short leaves a fair sample in the cache.
+    .venv/bin/python -m bench.longdocs --memo          # also memoise e5 (bench/cached_eval.py), then:
+    .venv/bin/python -c "import bench.cached_eval as c, bench.eval_search as s; c.install(); \
+        s.main(['--task', '.omniembed/longdocs/search-task', '--no-fine', '--k', '10', \
+                '--modes', 'hybrid,dense,files-only'])"     # the same task through omniembed search
+
+Cost: all of it is e5 (PDF extraction of the whole corpus takes seconds: text layer, one page in 857
+OCR'd). Every document is embedded once per rendering, ~550–600 k tokens per rendering for ~165
+packages: 85 tokens/s on one thread at load 10–14 on 2 shared cores (~2 h per rendering). Documents
+are embedded in a fixed pseudo-random order (sha1 of the name), both renderings of a document in turn,
+so a run cut short leaves a fair sample in the cache; ``--cached-only`` scores it (and writes it as
+``search-task-embedded``).
 
 **The task.** Every Python distribution installed in this repo's ``.venv`` (and the interpreter's own
 site-packages) carries a ``METADATA`` file with a one-line ``Summary`` (the catalogue entry PyPI shows)
@@ -25,6 +33,10 @@ within one run — which is why every rule, and the baseline, is scored in the s
 (evidence → chunks → e5) once and its piece vectors (in the encoder's space, before the Matryoshka
 rotation) are cached with their token counts; every pooling rule is a function of those, so dozens of
 rules cost no re-embedding. Document vectors are projected into the space exactly as the engine does.
+
+**Summary vectors.** Besides pooling rules, rules of another kind: a summary the document gives of
+itself — its title and outline (PDF: metadata title + bookmarks as pypdfium2 reads them; text: the
+markdown/rst headings), embedded as one passage — blended with the pooled body.
 
 **Baseline.** ``first-512``: e5 on the first 512 tokens of the document's text (prefix and specials
 included; the PDF's text layer, pages joined), the rest ignored — what a naive engine that truncates
@@ -246,25 +258,75 @@ def build(cache: Path) -> dict:
     return report
 
 
+def search_task(cache: Path, corpus: list[dict], name: str = "search-task") -> Path:
+    """The PDF rendering as an eval-dev-style task for ``bench/eval_search.py`` (``files/`` hard links,
+    ``queries.jsonl``; each query's ``kind`` is its document's page bucket): the same task through
+    ``omniembed search`` (index the folder, query with the summaries)."""
+    task = cache / name
+    files = task / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    for r in corpus:
+        dst = files / r["pdf"]
+        if not dst.exists():
+            os.link(cache / "docs" / r["pdf"], dst)
+    rows = [{"id": r["id"], "text": r["query"], "relevant": [r["pdf"]],
+             "meta": {"kind": next(n for n, lo, hi in BUCKETS if lo <= r["pages"] <= hi)}} for r in corpus]
+    (task / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in rows), "utf-8")
+    return task
+
+
 # ---------------------------------------------------------------------------------------------- embed
+def outline_text(path: Path, kind: str) -> tuple[str, list[str]]:
+    """A document's own summary material: (title, headings). PDF: the metadata title and the outline
+    (bookmarks), as pypdfium2 reads them; text: the first heading and every markdown/rst heading."""
+    if kind == "pdf":
+        import pypdfium2 as pdfium
+
+        pdf = pdfium.PdfDocument(str(path))
+        try:
+            title = (pdf.get_metadata_dict().get("Title") or "").strip()
+            heads = [(b.get_title() or "").strip() for b in pdf.get_toc()]
+        finally:
+            pdf.close()
+        return title, [h for h in heads if h]
+    lines = path.read_text("utf-8").splitlines()
+    heads = []
+    for i, ln in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if re.match(r"#{1,6}\s+\S", ln):
+            heads.append(ln.lstrip("#").strip())
+        elif ln.strip() and re.fullmatch(r"([=\-~^*+#`])\1{2,}\s*", nxt) and len(nxt.strip()) >= len(ln.strip()) - 2:
+            heads.append(ln.strip())
+    return (heads[0] if heads else ""), heads
+
+
 def embed_pieces(cache: Path, corpus: list[dict], kinds: list[str], enc, log: Callable[[str], None],
                  cached_only: bool = False) -> dict[str, dict]:
-    """Each document (PDF, text) → its piece vectors in the encoder's space, cached per file."""
+    """Each document (PDF, text) → its piece vectors in the encoder's space, cached per file, with the
+    seconds spent extracting and encoding and the pages read by OCR (where the time goes)."""
+    from dataclasses import replace
+
+    from omniembed.budget import CancelToken
+    import omniembed.engine as engine_mod
     from omniembed.engine import Engine
+    from omniembed.media.source import MediaSource
     from omniembed.types import FileData, Part, TaskType
 
     eng = Engine("lite")
+    ctx = replace(eng._ctx, cancel=CancelToken(), encoders=eng.encoders)
     out: dict[str, dict] = {}
     vec_dir = cache / "vectors"
     vec_dir.mkdir(exist_ok=True)
     t0 = time.time()
-    # in a pseudo-random order (sha1 of the name), so that a run cut short leaves a fair sample cached
+    done = 0
+    # in a pseudo-random order (sha1 of the name), so that a run cut short leaves a fair sample cached;
+    # the renderings interleaved, so both kinds cover the same documents when cut short
     order = sorted(corpus, key=lambda r: hashlib.sha1(r["id"].encode()).hexdigest())
-    for kind, (n, row) in ((k, r) for k in kinds for r in enumerate(order)):
-        if True:
+    for n, row in enumerate(order):
+        for kind in kinds:
             f = cache / "docs" / row[kind]
             digest = hashlib.sha1(f.read_bytes()).hexdigest()[:12]  # re-embed only what changed
-            npz = vec_dir / f"{row['id']}.{kind}.{digest}.npz"
+            npz = vec_dir / f"{row['id']}.{kind}.{digest}.v2.npz"
             if npz.exists():
                 try:
                     z = np.load(npz)
@@ -275,22 +337,39 @@ def embed_pieces(cache: Path, corpus: list[dict], kinds: list[str], enc, log: Ca
             if cached_only:
                 continue
             part = Part(file_data=FileData(file_uri=str(f), mime_type=None))
-            ev, task, title = eng._evidence(part, 0, 0, TaskType.RETRIEVAL_DOCUMENT, None)
+            ta = time.perf_counter()
+            item, task, title = eng._evidence(part, 0, 0, TaskType.RETRIEVAL_DOCUMENT, None, ctx)
+            ev = engine_mod.extract_many([item], ctx)[0] if isinstance(item, MediaSource) else item
+            if isinstance(ev, Exception):
+                raise ev
+            tb = time.perf_counter()
             st = eng._plan(ev, 0, 0, task, title, enc)
-            eng._encode(st.jobs, enc)
+            eng._encode(st.jobs, enc, CancelToken())
+            tc = time.perf_counter()
             full = "\n\n".join(s.text for s in ev.segments)
-            first512 = enc.encode([first_tokens(full, enc, enc.max_tokens - enc.overhead("passage") - 2)], "passage")[0]
+            budget = enc.max_tokens - enc.overhead("passage") - 2
+            first512 = enc.encode([first_tokens(full, enc, budget)], "passage")[0]
+            doc_title, heads = outline_text(f, kind)
+            summary = first_tokens("\n".join([doc_title] + heads).strip() or full[:200], enc, budget)
+            extra = enc.encode([summary, doc_title or full[:200]], "passage")
             rec = {
                 "vectors": np.stack([j.vector for j in st.jobs]).astype(np.float32),
                 "tokens": np.asarray([j.tokens for j in st.jobs], np.int32),
                 "weights": np.asarray([j.segment.weight for j in st.jobs], np.float32),
                 "pages": np.asarray([j.segment.page or 0 for j in st.jobs], np.int32),
+                "ocr": np.asarray([j.segment.source == "ocr" for j in st.jobs], bool),
                 "first512": first512.astype(np.float32),
+                "outline": extra[0].astype(np.float32),  # title + headings, one passage
+                "title": extra[1].astype(np.float32),  # the title alone
+                "n_heads": np.asarray(len(heads), np.int32),
+                "seconds": np.asarray([tb - ta, tc - tb], np.float64),  # extract, encode
             }
             np.savez(npz, **rec)
             out[f"{row['id']}:{kind}"] = rec
-        if (n + 1) % 10 == 0:
-            log(f"{kind}: embedded {n + 1}/{len(corpus)} documents ({time.time() - t0:.0f}s)")
+            done += 1
+            log(f"{n + 1}/{len(order)} {kind} {row['id']}: {len(st.jobs)} pieces, {int(rec['tokens'].sum())} tokens, "
+                f"extract {tb - ta:.1f}s, encode {tc - tb:.1f}s, ocr pieces {int(rec['ocr'].sum())} "
+                f"(total {time.time() - t0:.0f}s, load {os.getloadavg()[0]:.1f})")
     return out
 
 
@@ -382,20 +461,57 @@ def fusion_rule(V, t, w):
     return pool_pieces(V, [int(x) for x in t], [float(x) for x in w], FusionConfig(), "pdf")
 
 
+def summary_blend(beta: float, field: str = "outline", body: Rule = fusion_rule) -> Rule:
+    """(1 − β) · the body's pooled vector + β · a summary vector the document gives of itself
+    (``outline``: its title and headings — PDF metadata title + bookmarks, or the text's headings — as
+    one passage; ``title``: the title alone), both unit. A document without headings keeps its body."""
+    def f(rec: dict) -> np.ndarray:
+        b = body(rec["vectors"], rec["tokens"], rec["weights"])
+        if field == "outline" and int(rec["n_heads"]) == 0:
+            return b
+        return _unit((1 - beta) * b + beta * rec[field])
+    f.wants_record = True  # type: ignore[attr-defined]
+    return f
+
+
+def summary_as_lead(share: float) -> Rule:
+    """The outline (title + headings) as one more piece that keeps ``share`` of the pooled weight,
+    beside the shipped rule's pieces: the document's own table of contents as its lead."""
+    def f(rec: dict) -> np.ndarray:
+        b = fusion_rule(rec["vectors"], rec["tokens"], rec["weights"])
+        if int(rec["n_heads"]) == 0:
+            return b
+        return _unit((1 - share) * b + share * rec["outline"])
+    f.wants_record = True  # type: ignore[attr-defined]
+    return f
+
+
 # ---------------------------------------------------------------------------------------------- score
-def score(qv: np.ndarray, dv: np.ndarray, idx: np.ndarray, pool: np.ndarray | None = None) -> tuple[float, float, float]:
-    """R@1, MRR@10 and the mean margin (relevant score − best other score) of queries ``idx`` ranking
-    the documents ``pool`` (default: ``idx``); query i's document is document i. The margin breaks
-    ties when fitting."""
-    pool = idx if pool is None else pool
+def ranks(qv: np.ndarray, dv: np.ndarray, idx: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of each query ``idx``'s own document among the documents ``pool`` (query i's document is
+    document i), and its margin (relevant score − best other score; breaks ties when fitting)."""
     s = qv[idx] @ dv[pool].T
     diag = (qv[idx] * dv[idx]).sum(1)
     is_rel = idx[:, None] == pool[None, :]
     rank = ((s > diag[:, None]) & ~is_rel).sum(1) + 1
-    r1 = float((rank == 1).mean())
-    mrr = float(np.where(rank <= 10, 1.0 / rank, 0.0).mean())
     other = np.where(is_rel, -np.inf, s).max(1)
-    return r1, mrr, float((diag - other).mean())
+    return rank, diag - other
+
+
+def r1_mrr(rank: np.ndarray) -> tuple[float, float]:
+    if len(rank) == 0:
+        return float("nan"), float("nan")
+    return float((rank == 1).mean()), float(np.where(rank <= 10, 1.0 / rank, 0.0).mean())
+
+
+def score(qv: np.ndarray, dv: np.ndarray, idx: np.ndarray, pool: np.ndarray | None = None) -> tuple[float, float, float]:
+    """R@1, MRR@10 and the mean margin of queries ``idx`` ranking the documents ``pool`` (default ``idx``)."""
+    rank, margin = ranks(qv, dv, idx, idx if pool is None else pool)
+    return (*r1_mrr(rank), float(margin.mean()))
+
+
+#: page-count buckets of the report (a document's bucket is its PDF's page count, for both renderings)
+BUCKETS = (("1 p.", 1, 1), ("2–3 p.", 2, 3), ("4–10 p.", 4, 10), ("11+ p.", 11, 10**9))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -408,7 +524,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="score only the documents already embedded (while another run embeds the rest)")
     ap.add_argument("--threads", type=int, default=None,
                     help="e5 threads (1 is faster on a machine loaded by other work)")
+    ap.add_argument("--memo", action="store_true",
+                    help="memoise extraction and e5 in bench/cached_eval.py's cache, so that indexing the "
+                         "search task afterwards (bench/eval_search.py under cached_eval) re-uses the chunks")
     args = ap.parse_args(argv)
+    if args.memo:
+        from bench.cached_eval import install
+
+        install()
 
     from rich.console import Console
     from rich.table import Table
@@ -422,12 +545,16 @@ def main(argv: list[str] | None = None) -> int:
                       + ", ".join(f"{k} {len(v)}" for k, v in rep["dropped"].items()))
     corpus = [json.loads(x) for x in (cache / "corpus.jsonl").read_text("utf-8").splitlines()]
     rep = json.loads((cache / "build.json").read_text("utf-8"))
+    search_task(cache, corpus)
     from omniembed.encoders.e5 import E5Encoder
     from omniembed.space import Space, get_profile
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     enc = E5Encoder(num_threads=args.threads)
     pieces = embed_pieces(cache, corpus, kinds, enc, console.print, args.cached_only)
+    if len([r for r in corpus if all(f"{r['id']}:{k}" in pieces for k in kinds)]) < len(corpus):
+        # a run cut short: the same sample as a search task too (bench/eval_search.py --task …)
+        search_task(cache, [r for r in corpus if f"{r['id']}:pdf" in pieces], "search-task-embedded")
     corpus = [r for r in corpus if all(f"{r['id']}:{k}" in pieces for k in kinds)]
     space = Space(get_profile("lite"))
     qv = space.project(enc.encode([r["query"] for r in corpus], "query"))
@@ -436,11 +563,24 @@ def main(argv: list[str] | None = None) -> int:
     splits = {"A": np.flatnonzero(half == 0), "B": np.flatnonzero(half == 1)}
     everyone = np.arange(len(ids))
 
+    # where the time went
+    for kind in kinds:
+        sec = np.stack([pieces[f"{i}:{kind}"].get("seconds", np.zeros(2)) for i in ids])
+        ocr = sum(int(pieces[f"{i}:{kind}"].get("ocr", np.zeros(1, bool)).sum()) for i in ids)
+        ntok = sum(int(pieces[f"{i}:{kind}"]["tokens"].sum()) for i in ids)
+        console.print(f"{kind}: extraction {sec[:, 0].sum():.0f}s, e5 {sec[:, 1].sum():.0f}s for {ntok:,} tokens "
+                      f"({ntok / max(sec[:, 1].sum(), 1e-9):.0f} tokens/s); pieces read by OCR: {ocr}")
+
     def docvecs(kind: str, rule: Rule | str) -> np.ndarray:
         raw = []
         for i in ids:
             p = pieces[f"{i}:{kind}"]
-            raw.append(p["first512"] if rule == "first512" else rule(p["vectors"], p["tokens"], p["weights"]))
+            if rule == "first512":
+                raw.append(p["first512"])
+            elif getattr(rule, "wants_record", False):
+                raw.append(rule(p))  # type: ignore[call-arg]
+            else:
+                raw.append(rule(p["vectors"], p["tokens"], p["weights"]))  # type: ignore[operator]
         return space.project(np.stack(raw))
 
     fixed: dict[str, Rule | str] = {
@@ -449,7 +589,9 @@ def main(argv: list[str] | None = None) -> int:
         "this checkout: fusion.pool_pieces": fusion_rule,
         "mean, no lead": current_rule(1.0),
         "first piece only": first_piece,
+        "outline alone (title + headings)": lambda rec: rec["outline"],
     }
+    fixed["outline alone (title + headings)"].wants_record = True  # type: ignore[union-attr]
     families: dict[str, dict[str, Rule]] = {
         "lead blend α·first + (1−α)·mean": {f"α={a}": lead_blend(a) for a in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)},
         "lead-window blend α·mean(first 512 tokens' pieces) + (1−α)·mean": {
@@ -463,69 +605,78 @@ def main(argv: list[str] | None = None) -> int:
             f"τ={tau},f={fl}": decay_rule(tau, fl) for tau in (128, 256, 512, 1024, 2048) for fl in (0.05, 0.1, 0.2, 0.4)
         },
         "decay exp(−offset/τ), no floor": {f"τ={tau}": decay_rule(tau) for tau in (256, 512, 1024, 2048, 4096)},
+        "outline summary: β·(title + headings) + (1−β)·shipped": {
+            f"β={b}": summary_blend(b) for b in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+        },
+        "title summary: β·title + (1−β)·shipped": {
+            f"β={b}": summary_blend(b, "title") for b in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+        },
     }
 
-    results: dict = {"n": len(ids), "split": {k: len(v) for k, v in splits.items()}, "rules": {}, "build": {
-        "installed": rep["installed"], "kept": rep["kept"], "dropped": {k: len(v) for k, v in rep["dropped"].items()}}}
     pages = np.asarray([r["pages"] for r in corpus])
+    buckets = [(name, np.flatnonzero((pages >= lo) & (pages <= hi))) for name, lo, hi in BUCKETS]
+    results: dict = {"n": len(ids), "split": {k: len(v) for k, v in splits.items()}, "rules": {}, "build": {
+        "installed": rep["installed"], "kept": rep["kept"], "dropped": {k: len(v) for k, v in rep["dropped"].items()}},
+        "buckets": {name: len(b) for name, b in buckets}, "load": os.getloadavg()[0]}
     toks = np.asarray([int(pieces[f"{i}:{kinds[-1]}"]["tokens"].sum()) for i in ids])
     console.print(f"{len(ids)} documents: PDF pages min {pages.min()}, median {int(np.median(pages))}, "
                   f"max {pages.max()} ({(pages >= 10).sum()} with ≥ 10, {(pages >= 50).sum()} with ≥ 50); "
-                  f"{kinds[-1]} tokens median {int(np.median(toks)):,}, max {toks.max():,}")
-    long_idx = np.flatnonzero(pages >= 4)
-    table = Table(title=f"long-document retrieval: {len(ids)} package summaries → their descriptions "
-                        f"(load {os.getloadavg()[0]:.1f})")
-    table.add_column("rule")
+                  f"{kinds[-1]} tokens median {int(np.median(toks)):,}, max {toks.max():,}; buckets "
+                  + ", ".join(f"{n} {len(b)}" for n, b in buckets))
+    tables = {}
     for kind in kinds:
-        for col in ("R@1", "MRR@10", f"R@1 ≥4 p. (n={len(long_idx)})"):
-            table.add_column(f"{kind} {col}", justify="right")
+        t = Table(title=f"{kind}: {len(ids)} package summaries → their descriptions, R@1 / MRR@10 "
+                        f"(load {os.getloadavg()[0]:.1f})")
+        t.add_column("rule")
+        t.add_column("all", justify="right")
+        for name, b in buckets:
+            t.add_column(f"{name} (n={len(b)})", justify="right")
+        tables[kind] = t
 
-    def add(name: str, per_kind: dict[str, dict[str, float]]):
-        results["rules"][name] = per_kind
-        cells = []
-        for kind in kinds:
-            k = per_kind[kind]
-            cells += [f"{k['r1']:.3f}", f"{k['mrr']:.3f}", "" if k["r1_long"] != k["r1_long"] else f"{k['r1_long']:.3f}"]
-        table.add_row(name, *cells)
+    def cell(rank: np.ndarray) -> str:
+        r1, mrr = r1_mrr(rank)
+        return "" if r1 != r1 else f"{r1:.3f} / {mrr:.3f}"
 
-    def evaluate(rule: Rule | str) -> dict[str, dict[str, float]]:
+    def add(name: str, per_kind: dict[str, np.ndarray]):
+        """per_kind: each query's rank of its document among all documents."""
+        results["rules"][name] = {}
+        for kind, rank in per_kind.items():
+            r1, mrr = r1_mrr(rank)
+            results["rules"][name][kind] = {"r1": r1, "mrr": mrr, "ranks": rank.tolist(), **{
+                f"{b}": dict(zip(("r1", "mrr"), r1_mrr(rank[idx]))) for b, idx in buckets}}
+            tables[kind].add_row(name, cell(rank), *[cell(rank[idx]) for _, idx in buckets])
+
+    def evaluate(rule: Rule | str) -> dict[str, dict]:
         out = {}
         for kind in kinds:
             dv = docvecs(kind, rule)
-            r1, mrr, _ = score(qv, dv, everyone)
+            rank_all, _ = ranks(qv, dv, everyone, everyone)
             # fit on a half: its queries against its own documents; test on a half: its queries against
-            # the whole corpus (so held-out numbers compare with the all-data rows)
-            sp = {k: score(qv, dv, v) for k, v in splits.items()}
-            test = {k: score(qv, dv, v, everyone) for k, v in splits.items()}
-            out[kind] = {"r1": r1, "mrr": mrr, "r1_long": score(qv, dv, long_idx, everyone)[0],
-                         **{f"r1_{k}": v[0] for k, v in sp.items()}, **{f"mrr_{k}": v[1] for k, v in sp.items()},
-                         **{f"margin_{k}": v[2] for k, v in sp.items()},
-                         **{f"test_r1_{k}": v[0] for k, v in test.items()}, **{f"test_mrr_{k}": v[1] for k, v in test.items()}}
+            # the whole corpus (= rank_all restricted to that half, so held-out rows compare with the rest)
+            fit = {k: score(qv, dv, v) for k, v in splits.items()}
+            out[kind] = {"rank": rank_all, **{f"mrr_{k}": v[1] for k, v in fit.items()},
+                         **{f"margin_{k}": v[2] for k, v in fit.items()}}
         return out
 
     for name, rule in fixed.items():
-        add(name, evaluate(rule))
+        add(name, {k: v["rank"] for k, v in evaluate(rule).items()})
     for fam, members in families.items():
         evals = {m: evaluate(r) for m, r in members.items()}
         for m, e in evals.items():
-            results["rules"][f"{fam} {m}"] = e
-        # held-out: choose the member on one half (MRR@10, ties broken by the mean margin), score it on
-        # the other half
-        held: dict[str, dict[str, float]] = {k: {} for k in kinds}
+            results["rules"][f"{fam} {m}"] = {k: dict(zip(("r1", "mrr"), r1_mrr(v["rank"]))) for k, v in e.items()}
+        # held-out: choose the member on one half (MRR@10 summed over the renderings, ties broken by the
+        # mean margin), score it on the other half's queries against the whole corpus
+        held = {k: np.zeros(len(ids), np.int64) for k in kinds}
         chosen = {}
         for fit, test in (("A", "B"), ("B", "A")):
             best = max(evals, key=lambda m: (round(sum(evals[m][k][f"mrr_{fit}"] for k in kinds), 6),
                                              sum(evals[m][k][f"margin_{fit}"] for k in kinds)))
             chosen[fit] = best
             for kind in kinds:
-                held[kind].setdefault("r1", 0.0)
-                held[kind].setdefault("mrr", 0.0)
-                n_test = len(splits[test])
-                held[kind]["r1"] += evals[best][kind][f"test_r1_{test}"] * n_test / len(ids)
-                held[kind]["mrr"] += evals[best][kind][f"test_mrr_{test}"] * n_test / len(ids)
-                held[kind]["r1_long"] = float("nan")
+                held[kind][splits[test]] = evals[best][kind]["rank"][splits[test]]
         add(f"{fam} (fit A→{chosen['A']}, fit B→{chosen['B']}; held-out)", held)
-    Console().print(table)
+    for kind in kinds:
+        Console(width=200).print(tables[kind])
     console.print("all-data numbers of every family member: --json; splits A/B = sha1(name) parity "
                   f"({len(splits['A'])}/{len(splits['B'])})")
     if args.json:

@@ -34,6 +34,17 @@ def test_a_long_documents_opening_keeps_its_share():
     assert w[0] / w.sum() == pytest.approx(2 / 101)
 
 
+def test_a_contentless_opening_gets_no_floor():
+    """A PDF whose page 1 text layer is only its page number ("1", 1 token: eval-dev's bzgrep.1.pdf)
+    keeps the ×2 lead on that piece, not a quarter of the document's vector; a short title (≥ 8 tokens)
+    still gets its floor."""
+    cfg = FusionConfig()
+    w = piece_weights([1, 374], [1.0, 1.0], cfg, "pdf")
+    np.testing.assert_allclose(w, [cfg.min_tokens * 2, 374])
+    w = piece_weights([12] + [500] * 20, [1.0] * 21, cfg, "pdf")
+    assert w[0] / w.sum() == pytest.approx(cfg.lead_share)
+
+
 def test_video_keeps_the_plain_rule():
     """A video's first window is no title: no lead bonus, whatever lead_weight is configured."""
     for cfg in (FusionConfig(), FusionConfig(lead_weight=3.0)):
