@@ -20,11 +20,25 @@ the description, description ≥ 100 words, no duplicates, not this project). Pe
   (what eval-dev D4 calls a video-speech query), shows what each rule costs speech retrieval.
 
 **Embedding once, fusing many ways.** Each video goes through omniembed's own pipeline once (PyAV,
-RapidOCR on the distinct frames, Whisper with hedged language id, chunking, e5); the piece vectors (the
-encoder's space, before the Matryoshka rotation) are cached with their tokens, weights, source (``ocr`` /
-``asr``), text, and the OCR and ASR confidences. Every rule is a function of those, so all are scored on
-the same evidence in the same run. The cascade baselines embed the joined OCR + transcript text once
-(first 512 tokens), as issue 20's naive cascade does; they are cached too.
+RapidOCR on the distinct frames — a still is OCR'd once, the bench logs the OCR calls —, Whisper with
+hedged language id, chunking, e5); the piece vectors (the encoder's space, before the Matryoshka
+rotation) are cached with their tokens, weights, source (``ocr`` / ``asr``), text, and the OCR and ASR
+confidences (recorded by wrapping ``Ocr.read`` and the video pipeline's ``transcribe``). Every rule is a
+function of those, so all are scored on the same evidence in the same run. The cascade baselines embed
+the joined OCR + transcript text once (first 512 tokens), as issue 20's naive cascade does; they are
+cached too. The log says where the time goes (OCR, Whisper, the rest); ``--reverse`` lets a second
+process fill the same cache from the other end.
+
+**eval-dev D4 in the same run** (``--d4``, default ``../shared/eval-dev/tasks/d4-folder``): its five
+videos are cached the same way and every rule makes their vectors; the other 25 files and the 41
+queries go through ``omniembed.Embedder`` as eval-dev's ``omniembed`` adapter does (extraction and e5
+memoised by ``bench.cached_eval``). Each row reports D4 R@1 and the ranks of the video-frame,
+video-speech and video-speech-xling queries, and whether they are unchanged or better than today's
+rule ("D4 ok": no video query loses a rank, D4 R@1 not lower).
+
+**Agreement of the channels.** Some rules weigh the channels by length only when what the video says
+is about what it shows: the cosine of the two channels' mean vectors, raw or centred (the space's mean,
+which the rotation subtracts, taken off first), decides; hard (τ) or soft (lo→hi) gates.
 
 **No fitting on the test set.** A rule family with a parameter is fitted on one half of the packages
 (sha1 of the name) and scored on the other half, both ways, as in ``bench/longdocs.py``.
@@ -145,79 +159,130 @@ def build(cache: Path, n: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- embed
-def embed_pieces(cache: Path, corpus: list[dict], enc, log: Callable[[str], None], cached_only: bool = False) -> dict:
-    """Each video → its piece vectors (encoder space), sources, texts, confidences; cached per file."""
+class _Recorder:
+    """Wraps OCR and Whisper to record what they were sure of, and where the time goes."""
+
+    def __init__(self):
+        from omniembed.encoders import ocr as ocr_mod
+        from omniembed.media import video as audio_mod  # the video pipeline's own name for speech.transcribe
+
+        self.ocr: list = []
+        self.asr: list = []
+        self.seconds = {"ocr": 0.0, "asr": 0.0, "all": 0.0}
+        self.calls = {"ocr": 0, "asr": 0}
+        self._mods = (ocr_mod, audio_mod)
+        self._real = (ocr_mod.Ocr.read, audio_mod.transcribe)
+        real_read, real_transcribe = self._real
+        rec = self
+
+        def read(self_, img):
+            t = time.perf_counter()
+            res = real_read(self_, img)
+            rec.seconds["ocr"] += time.perf_counter() - t
+            rec.calls["ocr"] += 1
+            rec.ocr.append(res)
+            return res
+
+        def transcribe(src, ctx, **kw):
+            t = time.perf_counter()
+            segs, dur = real_transcribe(src, ctx, **kw)
+            rec.seconds["asr"] += time.perf_counter() - t
+            rec.calls["asr"] += 1
+            rec.asr.extend(segs)
+            return segs, dur
+
+        ocr_mod.Ocr.read, audio_mod.transcribe = read, transcribe
+
+    def close(self):
+        self._mods[0].Ocr.read, self._mods[1].transcribe = self._real
+
+
+def video_record(f: Path, eng, enc, recorder: _Recorder) -> dict:
+    """One video → its piece vectors (encoder space), tokens, weights, sources, texts, confidences and
+    the two cascade vectors (joined OCR + transcript, first 512 tokens)."""
     from omniembed.budget import CancelToken
-    from omniembed.encoders import ocr as ocr_mod
-    from omniembed.engine import Engine
-    from omniembed.media import audio as audio_mod
     from omniembed.media import extract_many
     from omniembed.types import FileData, Part, TaskType
 
-    seen: dict[str, list] = {"ocr": [], "asr": []}
-    real_read, real_transcribe = ocr_mod.Ocr.read, audio_mod.transcribe
+    recorder.ocr.clear()
+    recorder.asr.clear()
+    t0 = time.perf_counter()
+    src, task, title = eng._evidence(Part(file_data=FileData(file_uri=str(f), mime_type=None)), 0, 0,
+                                     TaskType.RETRIEVAL_DOCUMENT, None, eng._ctx)
+    ev = extract_many([src], eng._ctx)[0]
+    if isinstance(ev, Exception):
+        raise ev
+    st = eng._plan(ev, 0, 0, task, title, enc)
+    eng._encode(st.jobs, enc, CancelToken())
+    ocr_text = "\n".join(s.text for s in ev.segments if s.source == "ocr")
+    asr_text = " ".join(s.text for s in ev.segments if s.source == "asr")
+    budget = enc.max_tokens - enc.overhead("passage") - 2
+    joined = [first_tokens(t, enc, budget) for t in
+              (f"{ocr_text}\n\n{asr_text}".strip(), f"{asr_text}\n\n{ocr_text}".strip())]
+    casc = enc.encode(joined, "passage")
+    recorder.seconds["all"] += time.perf_counter() - t0
+    ocr_conf = [r.confidence for r in recorder.ocr if r.text.strip()]
+    asr = recorder.asr
+    return {
+        "vectors": np.stack([j.vector for j in st.jobs]).astype(np.float32),
+        "tokens": np.asarray([j.tokens for j in st.jobs], np.int32),
+        "weights": np.asarray([j.segment.weight for j in st.jobs], np.float32),
+        "sources": np.asarray([j.segment.source for j in st.jobs]),
+        "texts": np.asarray([j.snippet or j.text for j in st.jobs]),
+        "cascade_ocr_first": casc[0].astype(np.float32),
+        "cascade_asr_first": casc[1].astype(np.float32),
+        "ocr_conf": np.float32(np.mean(ocr_conf) if ocr_conf else 0.0),
+        "asr_prob": np.float32(np.mean([np.exp(s.avg_logprob) for s in asr]) if asr else 0.0),
+        "asr_lang_prob": np.float32(np.mean([s.language_probability for s in asr]) if asr else 0.0),
+        "asr_no_speech": np.float32(np.mean([getattr(s, "no_speech_prob", 0.0) or 0.0 for s in asr]) if asr else 1.0),
+        "ocr_calls": np.int32(len(recorder.ocr)),
+    }
 
-    def read(self, img):  # record what OCR was sure of
-        res = real_read(self, img)
-        seen["ocr"].append(res)
-        return res
 
-    def transcribe(src, ctx, **kw):
-        segs, dur = real_transcribe(src, ctx, **kw)
-        seen["asr"].extend(segs)
-        return segs, dur
+def _load(npz: Path) -> dict | None:
+    if npz.exists():
+        try:
+            z = np.load(npz, allow_pickle=False)
+            return {k: z[k] for k in z.files}
+        except Exception:  # being written by another run
+            return None
+    return None
 
-    ocr_mod.Ocr.read, audio_mod.transcribe = read, transcribe
+
+def embed_pieces(cache: Path, corpus: list[dict], enc, log: Callable[[str], None], cached_only: bool = False,
+                 files: Path | None = None, sub: str = "vectors") -> dict:
+    """Each video → :func:`video_record`, cached per file (``cache/sub/<id>.<sha1>.npz``)."""
+    from omniembed.engine import Engine
+
+    recorder = _Recorder()
     eng = Engine("lite")
     out: dict[str, dict] = {}
-    vec_dir = cache / "vectors"
-    vec_dir.mkdir(exist_ok=True)
+    vec_dir = cache / sub
+    vec_dir.mkdir(parents=True, exist_ok=True)
+    files = files or cache / "files"
     t0 = time.time()
-    for n, row in enumerate(corpus):
-        f = cache / "files" / row["video"]
-        npz = vec_dir / f"{row['id']}.{hashlib.sha1(f.read_bytes()).hexdigest()[:12]}.npz"
-        if npz.exists():
-            try:
-                z = np.load(npz, allow_pickle=False)
-                out[row["id"]] = {k: z[k] for k in z.files}
+    done = 0
+    try:
+        for row in corpus:
+            f = files / row["video"]
+            npz = vec_dir / f"{row['id']}.{hashlib.sha1(f.read_bytes()).hexdigest()[:12]}.npz"
+            rec = _load(npz)
+            if rec is not None:
+                out[row["id"]] = rec
                 continue
-            except Exception:  # being written by another run
-                pass
-        if cached_only:
-            continue
-        seen["ocr"].clear()
-        seen["asr"].clear()
-        src, task, title = eng._evidence(Part(file_data=FileData(file_uri=str(f), mime_type=None)), 0, 0,
-                                         TaskType.RETRIEVAL_DOCUMENT, None, eng._ctx)
-        ev = extract_many([src], eng._ctx)[0]
-        if isinstance(ev, Exception):
-            raise ev
-        st = eng._plan(ev, 0, 0, task, title, enc)
-        eng._encode(st.jobs, enc, CancelToken())
-        ocr_text = "\n".join(s.text for s in ev.segments if s.source == "ocr")
-        asr_text = " ".join(s.text for s in ev.segments if s.source == "asr")
-        budget = enc.max_tokens - enc.overhead("passage") - 2
-        joined = [first_tokens(t, enc, budget) for t in
-                  (f"{ocr_text}\n\n{asr_text}".strip(), f"{asr_text}\n\n{ocr_text}".strip())]
-        casc = enc.encode(joined, "passage")
-        ocr_conf = [r.confidence for r in seen["ocr"] if r.text.strip()]
-        rec = {
-            "vectors": np.stack([j.vector for j in st.jobs]).astype(np.float32),
-            "tokens": np.asarray([j.tokens for j in st.jobs], np.int32),
-            "weights": np.asarray([j.segment.weight for j in st.jobs], np.float32),
-            "sources": np.asarray([j.segment.source for j in st.jobs]),
-            "texts": np.asarray([j.snippet or j.text for j in st.jobs]),
-            "cascade_ocr_first": casc[0].astype(np.float32),
-            "cascade_asr_first": casc[1].astype(np.float32),
-            "ocr_conf": np.float32(np.mean(ocr_conf) if ocr_conf else 0.0),
-            "asr_prob": np.float32(np.mean([np.exp(s.avg_logprob) for s in seen["asr"]]) if seen["asr"] else 0.0),
-            "asr_lang_prob": np.float32(np.mean([s.language_probability for s in seen["asr"]]) if seen["asr"] else 0.0),
-        }
-        np.savez(npz, **rec)
-        out[row["id"]] = rec
-        if (n + 1) % 10 == 0:
-            log(f"embedded {n + 1}/{len(corpus)} videos ({time.time() - t0:.0f}s, load {os.getloadavg()[0]:.1f})")
-    ocr_mod.Ocr.read, audio_mod.transcribe = real_read, real_transcribe
+            if cached_only:
+                continue
+            rec = video_record(f, eng, enc, recorder)
+            np.savez(npz, **rec)
+            out[row["id"]] = rec
+            done += 1
+            if done % 5 == 0:
+                s, c = recorder.seconds, recorder.calls
+                log(f"embedded {done} videos, {len(out)}/{len(corpus)} ready ({time.time() - t0:.0f}s; "
+                    f"OCR {s['ocr']:.0f}s in {c['ocr']} frames, Whisper {s['asr']:.0f}s in {c['asr']} tracks, "
+                    f"rest {s['all'] - s['ocr'] - s['asr']:.0f}s; load {os.getloadavg()[0]:.1f})")
+    finally:
+        recorder.close()
     return out
 
 
@@ -310,7 +375,108 @@ def channel_only(name: str) -> Rule:
     return f
 
 
+def _channel_means(p: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each channel's token-weighted mean piece vector (raw encoder space), None when it is missing."""
+    V, t, src = _channels(p)
+    out = []
+    for ch in ("ocr", "asr"):
+        m = src == ch
+        out.append((t[m, None] * V[m]).sum(0) / t[m].sum() if m.any() else None)
+    return out[0], out[1]
+
+
+def agreement(p: dict, centre: np.ndarray | None = None) -> float:
+    """Cosine between what a video shows and what it says (channel means; ``centre`` subtracted first,
+    e.g. the space's mean, so the encoder's common direction does not make everything look alike).
+    1.0 when a channel is missing (nothing to disagree with)."""
+    a, b = _channel_means(p)
+    if a is None or b is None:
+        return 1.0
+    if centre is not None:
+        a, b = a - centre, b - centre
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def gated(tau: float, agree: Rule, differ: Rule, centre: np.ndarray | None = None) -> Rule:
+    """``agree`` when the channels' cosine ≥ tau, else ``differ``."""
+    return lambda p: agree(p) if agreement(p, centre) >= tau else differ(p)
+
+
+def soft_gate(lo: float, hi: float, agree: Rule, differ: Rule, centre: np.ndarray | None = None) -> Rule:
+    """g = clip((cos − lo) / (hi − lo), 0, 1); vector = unit(g · agree + (1 − g) · differ)."""
+    def f(p):
+        g = min(1.0, max(0.0, (agreement(p, centre) - lo) / (hi - lo)))
+        return _unit(g * agree(p) + (1 - g) * differ(p))
+    return f
+
+
+def centred_channels(a: float, centre: np.ndarray) -> Rule:
+    """centre + a · unit(OCR mean − centre) + (1 − a) · unit(ASR mean − centre): the channels balanced
+    in the centred space (what the space compares), not by raw weights."""
+    def f(p):
+        o, s = _channel_means(p)
+        if o is None or s is None:
+            return channel_only("ocr" if s is None else "asr")(p)
+        return centre + a * _unit(o - centre) + (1 - a) * _unit(s - centre)
+    return f
+
+
+def plus_cascade(base: Rule, a: float) -> Rule:
+    """unit(base + a · cascade): the joined text as one more component of the mean."""
+    return lambda p: _unit(base(p) + a * p["cascade_ocr_first"])
+
+
 # ---------------------------------------------------------------------------------------------- main
+D4_DIR = ROOT.parent / "shared" / "eval-dev" / "tasks" / "d4-folder"
+D4_KINDS = ("video-frame", "video-speech", "video-speech-xling")
+
+
+def d4_setup(d4: Path, cache: Path, enc, log: Callable[[str], None]) -> dict:
+    """eval-dev D4 (the mixed folder, 41 queries over 30 files) scored per rule in the same run: its five
+    videos become cached records like the narrated ones (the rule under test makes their vectors);
+    every other file and every query goes through ``omniembed.Embedder`` exactly as eval-dev's
+    ``omniembed`` adapter does, with extraction and e5 memoised (``bench.cached_eval``)."""
+    import omniembed
+
+    from . import cached_eval
+
+    corpus = [json.loads(x) for x in (d4 / "corpus.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    queries = [json.loads(x) for x in (d4 / "queries.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    vids = [{"id": r["id"], "video": Path(r["path"]).name} for r in corpus if r["modality"] == "video"]
+    recs = embed_pieces(cache, vids, enc, log, files=d4 / "files", sub="d4")
+    cached_eval.install()
+    emb = omniembed.Embedder()
+    others = [i for i, r in enumerate(corpus) if r["modality"] != "video"]
+    docs = emb.embed([d4 / corpus[i]["path"] for i in others], task_type="RETRIEVAL_DOCUMENT")
+    D = np.zeros((len(corpus), docs.shape[1]), np.float32)
+    D[others] = docs
+    Q = emb.embed([q["text"] for q in queries], task_type="RETRIEVAL_QUERY")
+    ids = [r["id"] for r in corpus]
+    return {"D": D, "Q": Q, "vid_idx": [ids.index(v["id"]) for v in vids], "recs": [recs[v["id"]] for v in vids],
+            "rel": [ids.index(q["relevant"][0]) for q in queries], "kinds": [q["meta"]["kind"] for q in queries],
+            "qids": [q["id"] for q in queries]}
+
+
+def d4_eval(d4: dict, rule: Rule, space) -> dict:
+    """D4 R@1 / MRR@10 over all 41 queries and the ranks of the video queries, with the videos' vectors
+    made by ``rule`` (ties go to the earlier corpus row, as in eval-dev's runner)."""
+    D = d4["D"].copy()
+    D[d4["vid_idx"]] = space.project(np.stack([rule(p) for p in d4["recs"]]))
+    S = d4["Q"] @ D.T
+    ranks = [int(np.nonzero(np.argsort(-S[i], kind="stable") == r)[0][0]) + 1 for i, r in enumerate(d4["rel"])]
+    out = {"d4_r1": float(np.mean([r == 1 for r in ranks])),
+           "d4_mrr": float(np.mean([1 / r if r <= 10 else 0.0 for r in ranks]))}
+    for k in D4_KINDS:
+        out[k] = [r for r, kk in zip(ranks, d4["kinds"]) if kk == k]
+    return out
+
+
+def d4_ok(e: dict, ref: dict) -> bool:
+    """D4 video queries unchanged or better than ``ref`` (rank by rank), and D4 R@1 not lower."""
+    return e["d4_r1"] >= ref["d4_r1"] - 1e-9 and all(
+        a <= b for k in D4_KINDS for a, b in zip(e[k], ref[k]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=CACHE)
@@ -319,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--cached-only", action="store_true", help="score the videos embedded so far")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--reverse", action="store_true", help="embed from the end (a second process fills the cache too)")
+    ap.add_argument("--d4", default=str(D4_DIR), help="eval-dev's d4-folder task ('' to skip)")
     args = ap.parse_args(argv)
 
     from rich.console import Console
@@ -336,9 +504,11 @@ def main(argv: list[str] | None = None) -> int:
 
     enc = E5Encoder(num_threads=args.threads)
     load0 = os.getloadavg()
-    pieces = embed_pieces(cache, corpus, enc, console.print, args.cached_only)
+    pieces = embed_pieces(cache, corpus[::-1] if args.reverse else corpus, enc, console.print, args.cached_only)
     corpus = [r for r in corpus if r["id"] in pieces]
     space = Space(get_profile("lite"))
+    d4 = d4_setup(Path(args.d4), cache, enc, console.print) if args.d4 and Path(args.d4).is_dir() else None
+    centre = space._rotation[0] if space.has_rotation else None  # the mean the rotation subtracts
     qv = space.project(enc.encode([r["query"] for r in corpus], "query"))
     sv = space.project(enc.encode([r["narration"] for r in corpus], "query"))  # the spoken sentence as a query
     ids = [r["id"] for r in corpus]
@@ -350,32 +520,57 @@ def main(argv: list[str] | None = None) -> int:
     tok = {ch: np.asarray([int(p["tokens"][p["sources"] == ch].sum()) for p in recs]) for ch in ("ocr", "asr")}
     console.print(f"{len(ids)} videos ({both.sum()} with both OCR text and speech); OCR tokens median "
                   f"{int(np.median(tok['ocr']))} (max {tok['ocr'].max()}), ASR tokens median {int(np.median(tok['asr']))}")
+    for name, c in (("raw", None), ("centred", centre)):
+        ag = np.asarray([agreement(p, c) for p in recs])
+        msg = f"screen–speech cosine ({name}): narrated median {np.median(ag):.3f} (10 % {np.quantile(ag, 0.1):.3f}, " \
+              f"90 % {np.quantile(ag, 0.9):.3f})"
+        if d4 is not None:
+            msg += "; D4 videos " + ", ".join(f"{agreement(p, c):.3f}" for p in d4["recs"])
+        console.print(msg)
 
+    today = this_checkout()
+    tokens1 = this_checkout(1.0)
+    casc = lambda p: p["cascade_ocr_first"]  # noqa: E731
     fixed: dict[str, Rule] = {
-        "before #20: equal channels by characters, no lead (the video pipeline's weights)": before,
-        "this checkout, defaults: fusion.pool_pieces with sources": this_checkout(),
-        "cascade: OCR + transcript joined, first 512 tokens, one vector (baseline)": lambda p: p["cascade_ocr_first"],
+        "today (default): the pipeline balances OCR and ASR equally by characters": today,
+        "before #20: equal channels by characters, no lead": before,
+        "cascade: OCR + transcript joined, first 512 tokens, one vector (baseline)": casc,
         "cascade, transcript first": lambda p: p["cascade_asr_first"],
-        "equal channels (share 0.5)": fixed_share(0.5),
-        "tokens × 1 (no channel balance)": length_power(1.0),
+        "equal channels by tokens (share 0.5)": fixed_share(0.5),
+        "tokens × 1 (channel_power=1)": tokens1,
         "OCR only": channel_only("ocr"),
         "ASR only": channel_only("asr"),
         "confidence-weighted channels": confidence(0.0),
         "confidence × sqrt(tokens)": confidence(0.5),
+        "today + cascade (equal parts)": plus_cascade(today, 1.0),
+        "tokens × 1 + cascade (equal parts)": plus_cascade(tokens1, 1.0),
     }
     families: dict[str, dict[str, Rule]] = {
-        "OCR share fixed": {f"a={a}": fixed_share(a) for a in (0.5, 0.6, 0.67, 0.75, 0.8, 0.85, 0.9)},
-        "FusionConfig(channel_power=p): share ∝ tokens^p": {
-            f"p={q}": this_checkout(q) for q in (0.0, 0.25, 0.33, 0.5, 0.67, 0.75, 1.0, 1.5)
-        },
+        "OCR share fixed": {f"a={a}": fixed_share(a) for a in (0.5, 0.67, 0.75, 0.8, 0.85, 0.9)},
+        "channel_power=p": {f"p={q}": this_checkout(q) for q in (0.0, 0.33, 0.5, 1.0, 1.5)},
         "cascade blend a·cascade + (1−a)·equal": {f"a={a}": cascade_blend(a) for a in (0.25, 0.5, 0.75)},
+        "today + a·cascade": {f"a={a}": plus_cascade(today, a) for a in (0.5, 1.0, 2.0, 4.0)},
+        "gate (raw cos ≥ τ: tokens × 1, else today)": {
+            f"τ={t}": gated(t, tokens1, today) for t in (0.80, 0.82, 0.84, 0.86, 0.88, 0.90)},
+        "gate (centred cos ≥ τ: tokens × 1, else today)": {
+            f"τ={t}": gated(t, tokens1, today, centre) for t in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)},
+        "gate (centred cos ≥ τ: cascade, else today)": {
+            f"τ={t}": gated(t, casc, today, centre) for t in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)},
+        "centred unit channels, OCR share a": {f"a={a}": centred_channels(a, centre) for a in (0.5, 0.6, 0.67, 0.75, 0.85)},
+        "gate (centred cos ≥ τ: tokens × 1, else centred unit channels a=0.5)": {
+            f"τ={t}": gated(t, tokens1, centred_channels(0.5, centre), centre) for t in (0.05, 0.1, 0.15, 0.2)},
+        "soft gate on unit vectors (centred cos lo→hi: today → tokens × 1)": {
+            f"{lo}→{hi}": soft_gate(lo, hi, tokens1, today, centre)
+            for lo, hi in ((0.0, 0.2), (0.0, 0.3), (0.05, 0.25), (0.1, 0.3), (0.1, 0.4), (-0.1, 0.3))},
     }
 
     results: dict = {"n": len(ids), "load_before": load0, "rules": {}}
+    d4_ref = d4_eval(d4, today, space) if d4 is not None else None
     lines = [f"narrated videos: {len(ids)} package summaries → their videos (load {os.getloadavg()[0]:.1f})", "",
-             "| rule | R@1 | MRR@10 | R@1 A | R@1 B | speech-query R@1 | speech MRR@10 |", "|---|---|---|---|---|---|---|"]
+             "| rule | R@1 | MRR@10 | R@1 A | R@1 B | speech-query R@1 | speech MRR@10 | D4 R@1 | D4 frame ranks "
+             "| D4 speech ranks | D4 speech-xling ranks | D4 ok |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
-    def evaluate(rule: Rule) -> dict[str, float]:
+    def evaluate(rule: Rule) -> dict:
         dv = space.project(np.stack([rule(p) for p in recs]))
         r1, mrr, _ = score(qv, dv, everyone)
         s1, smrr, _ = score(sv, dv, everyone)
@@ -383,12 +578,18 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in splits.items():
             out[f"r1_{k}"], out[f"mrr_{k}"], out[f"margin_{k}"] = score(qv, dv, v)
             out[f"test_r1_{k}"], out[f"test_mrr_{k}"], _ = score(qv, dv, v, everyone)
+        if d4 is not None:
+            out.update(d4_eval(d4, rule, space))
         return out
 
     def add(name, e):
         results["rules"][name] = e
-        cells = [e["r1"], e["mrr"], e.get("test_r1_A"), e.get("test_r1_B"), e.get("speech_r1"), e.get("speech_mrr")]
-        lines.append(f"| {name} | " + " | ".join("" if c is None else f"{c:.3f}" for c in cells) + " |")
+        cells = [e.get("r1"), e.get("mrr"), e.get("test_r1_A"), e.get("test_r1_B"), e.get("speech_r1"), e.get("speech_mrr"),
+                 e.get("d4_r1")]
+        row = [("" if c is None else f"{c:.3f}") for c in cells]
+        row += [", ".join(map(str, e[k])) if k in e else "" for k in D4_KINDS]
+        row.append(("yes" if d4_ok(e, d4_ref) else "no") if d4_ref is not None and "d4_r1" in e else "")
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
 
     for name, rule in fixed.items():
         add(name, evaluate(rule))
