@@ -192,3 +192,49 @@ def test_fine_windows_are_pieces_of_the_same_engine_call(embedder, tmp_path):
     (file_rec,) = store.records("file", with_vectors=False)
     assert file_rec.n_chunks == 1
     store.close()
+
+
+def test_a_batch_of_files_is_one_engine_call_per_modality_and_one_commit(dummy_embedder, tmp_path):
+    """Issue 15: files are embedded together (one ``embed_each`` call per modality in a batch) and
+    written in one LanceDB commit, yet every file is reported on its own — a corrupt or empty one
+    fails alone — and gets exactly the records it gets when indexed by itself."""
+    import numpy as np
+
+    from omniembed.indexer import INDEX_BATCH
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"note-{i}.txt").write_text(f"Note {i}: the boiler needs descaling every {i + 2} months.")
+    (folder / "empty.txt").write_text("   \n")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7 this is not really a pdf")
+    calls = []
+    real = dummy_embedder.embed_each
+
+    def counting(contents, **kw):
+        calls.append(len(contents))
+        return real(contents, **kw)
+
+    store = open_store(str(tmp_path / "store"))
+    writes = []
+    store.replace_file = lambda fid, recs: writes.append([fid])  # must not be called: one write per batch
+    real_many = store.replace_files
+    store.replace_files = lambda files: (writes.append([fid for fid, _ in files]), real_many(files))
+    dummy_embedder.embed_each = counting
+    try:
+        report = Indexer(store, dummy_embedder).run(folder, progress=False)
+    finally:
+        del dummy_embedder.embed_each
+    assert 7 <= INDEX_BATCH
+    assert sorted(calls) == [1, 6]  # the pdf, then the six text files (one of them empty) together
+    assert [len(w) for w in writes] == [5]  # one store write (one LanceDB commit) for the whole batch
+    assert sorted(o.path for o in report.failed) == ["broken.pdf", "empty.txt"]
+    assert report.new == 5 and all(o.seconds > 0 for o in report.outcomes)
+    files = store.files()
+    assert len(files) == 5
+    alone = dummy_embedder.embed_detailed([folder / "note-3.txt"], fine=True)[0]
+    recs = sorted((r for r in store.records("chunk") if r.path == "note-3.txt"), key=lambda r: r.chunk)
+    assert [r.text for r in recs] == [p.text for p in alone.pieces]
+    np.testing.assert_allclose(np.stack([r.vector for r in recs]), np.stack([p.vector for p in alone.pieces]),
+                               atol=1e-5)
+    store.close()

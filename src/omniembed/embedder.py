@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .engine import Engine, FileResolver, local_file_resolver
-from .errors import InvalidInput
+from .errors import InvalidInput, OmniEmbedError
 from .fusion import FusionConfig
 from .media.source import Limits
 from .space import Profile
@@ -165,6 +165,27 @@ class Embedder:
         finally:
             if progress is not None:
                 progress.stop()
+        return out
+
+    def embed_each(
+        self,
+        contents: Sequence[ContentLike],
+        *,
+        task_type: str | TaskType = TaskType.RETRIEVAL_DOCUMENT,
+        output_dimensionality: int | None = None,
+        fine: bool = False,
+    ) -> list[EmbeddingResult | OmniEmbedError]:
+        """Like :meth:`embed_detailed` on a list, but a content that cannot be embedded (a missing,
+        corrupt or empty file…) gets its typed error in its place instead of failing the whole call.
+        The indexer embeds a batch of files this way: the files share encoder calls (and audio clips
+        Whisper windows), and a bad file is still reported on its own."""
+        items = to_contents(contents)
+        task = TaskType.parse(task_type)
+        self.engine.space.check_dimensionality(output_dimensionality)
+        out: list[EmbeddingResult | OmniEmbedError] = []
+        for i in range(0, len(items), self.batch_size):
+            out.extend(self.engine.embed_each(EmbedRequest(items[i : i + self.batch_size], task_type=task,
+                                                           output_dimensionality=output_dimensionality, fine=fine)))
         return out
 
     def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .budget import Budget, CancelToken, text_cost
 from .encoders.base import Encoders, TextEncoder
-from .errors import InvalidInput
+from .errors import CostLimitExceeded, InvalidInput, OmniEmbedError, RequestCancelled
 from .evidence import Evidence, MediaContext, Segment
 from .fusion import FusionConfig, fuse_parts, pool_pieces
 from .hearing import with_audio
@@ -119,6 +119,20 @@ class Engine:
         """One result per content. ``cancel`` stops the work between units (raising
         :class:`~omniembed.errors.RequestCancelled` / ``DeadlineExceeded``); ``budget`` refuses work past
         its estimated-cost ceiling (:class:`~omniembed.errors.CostLimitExceeded`) before doing it."""
+        return self._run(request, cancel, budget, isolate=False)  # type: ignore[return-value]
+
+    def embed_each(
+        self, request: EmbedRequest, *, cancel: CancelToken | None = None
+    ) -> list[EmbeddingResult | OmniEmbedError]:
+        """Like :meth:`embed`, but a content that cannot be embedded (unreadable, corrupt, empty…) gets
+        its typed error in its slot instead of failing the others: one request, shared extraction
+        batches and encoder calls, for callers that report files one by one (the indexer). Errors of the
+        request itself (too many parts, a bad size) and a cancellation still raise."""
+        return self._run(request, cancel, None, isolate=True)
+
+    def _run(
+        self, request: EmbedRequest, cancel: CancelToken | None, budget: Budget | None, *, isolate: bool
+    ) -> list[EmbeddingResult | OmniEmbedError]:
         cancel = cancel or CancelToken()
         if not request.contents:
             raise InvalidInput("nothing to embed: the list of contents is empty")
@@ -137,14 +151,26 @@ class Engine:
         encoders = self.encoders
         ctx = replace(self._ctx, cancel=cancel, budget=budget, encoders=encoders)
         enc = encoders.text
+        # isolate: a content's typed error goes in its slot (failed[ci]) and its other parts are dropped
+        failed: dict[int, OmniEmbedError] = {}
+
+        def fail(ci: int, exc: OmniEmbedError) -> None:
+            if not isolate or isinstance(exc, (RequestCancelled, CostLimitExceeded)):
+                raise exc
+            failed.setdefault(ci, exc)
+
         found: list[list[tuple[Evidence | MediaSource, TaskType, str | None]]] = []
         for ci, content in enumerate(request.contents):
-            if not content.parts:
-                raise InvalidInput(f"content {ci} has no parts")
             row = []
-            for pi, part in enumerate(content.parts):
-                cancel.check()
-                row.append(self._evidence(part, ci, pi, task, request.title, ctx))
+            try:
+                if not content.parts:
+                    raise InvalidInput(f"content {ci} has no parts")
+                for pi, part in enumerate(content.parts):
+                    cancel.check()
+                    row.append(self._evidence(part, ci, pi, task, request.title, ctx))
+            except OmniEmbedError as exc:
+                fail(ci, exc)
+                row = []
             found.append(row)
         # media of every content are extracted together: pipelines batch what gains from it (short
         # audio clips share Whisper windows, media/audio.py); the first failure, in order, is raised
@@ -152,18 +178,25 @@ class Engine:
                  if isinstance(item, MediaSource)]  # fmt: skip
         for (ci, pi), ev in zip(where, extract_many([found[ci][pi][0] for ci, pi in where], ctx)):  # type: ignore[misc]
             if isinstance(ev, Exception):
-                raise ev
+                fail(ci, ev)
+                continue
             found[ci][pi] = (ev, *found[ci][pi][1:])  # type: ignore[assignment]
-        evidence: list[list[Evidence]] = [[ev for ev, _, _ in row] for row in found]  # type: ignore[misc]
-        states: list[list[_PartState]] = [
-            [self._plan(ev, ci, pi, part_task, title, enc, request.fine)  # type: ignore[arg-type]
-             for pi, (ev, part_task, title) in enumerate(row)]
-            for ci, row in enumerate(found)
-        ]
+        states: list[list[_PartState]] = []
+        for ci, row in enumerate(found):
+            if ci in failed:
+                states.append([])
+                continue
+            try:
+                states.append([self._plan(ev, ci, pi, part_task, title, enc, request.fine)  # type: ignore[arg-type]
+                               for pi, (ev, part_task, title) in enumerate(row)])  # fmt: skip
+            except OmniEmbedError as exc:
+                fail(ci, exc)
+                states.append([])
 
         self._encode([job for sts in states for st in sts for job in st.jobs], enc, cancel)
 
-        return [self._assemble(evs, sts, dims) for evs, sts in zip(evidence, states)]
+        return [failed[ci] if ci in failed else self._assemble([ev for ev, _, _ in row], sts, dims)  # type: ignore[misc]
+                for ci, (row, sts) in enumerate(zip(found, states))]  # fmt: skip
 
     # ------------------------------------------------------------------------------------------
     def _evidence(

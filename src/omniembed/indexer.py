@@ -8,9 +8,13 @@ Incremental: a file whose size and mtime match the store is not even read; one w
 stored SHA-256 is skipped; a changed file is re-embedded and its old records replaced; a file gone from
 disk is removed from the store.
 
-Safe: each file is written with :meth:`Store.replace_file`, whose file record (the manifest entry) lands
-last, so a run killed at any moment resumes with no duplicates — a half-written file has no manifest
-entry and is simply embedded again, and chunk records left by a crash are pruned. One indexer at a time
+Batched: files are looked at :data:`INDEX_BATCH` at a time — hashed, embedded in one engine call per
+modality (small files share encoder calls), written in one store call (:meth:`Store.replace_files`).
+
+Safe: a file's records are written with its file record (the manifest entry) last — LanceDB writes a
+whole batch in one atomic commit — so a run killed at any moment resumes with no duplicates: a
+half-written file has no manifest entry and is simply embedded again, and chunk records left by a crash
+are pruned. One indexer at a time
 holds a lock on a local store. A file that cannot be read or decoded is reported and skipped.
 """
 
@@ -26,14 +30,16 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import InvalidInput, OmniEmbedError
-from .modalities import get_modality, modality_of_suffix
+from .modalities import modality_of_suffix
 from .store.base import Record, Store, file_id_for
 
-__all__ = ["Indexer", "IndexReport", "FileOutcome", "walk", "index_folder", "write_result"]
+__all__ = ["Indexer", "IndexReport", "FileOutcome", "walk", "index_folder", "write_result", "file_records"]
 
-#: Files of a modality with a batched pipeline (audio: short recordings are transcribed together,
-#: ``media/audio.py``) embedded in one call; also how much work a Ctrl-C may lose.
-AUDIO_BATCH = 16
+#: Files looked at together: hashed, embedded in one engine call per modality (many small text files
+#: then share each encoder call, short recordings Whisper windows: ``media/audio.py``) and written in
+#: ONE store commit. Also how much work a Ctrl-C may lose (bench/bench_index.py, issue 15).
+INDEX_BATCH = 32
+AUDIO_BATCH = INDEX_BATCH  # the former name (audio files were the only ones embedded together)
 _FILE_TEXT_CHARS = 1000  # how much of a file's content its file record keeps as a snippet
 @dataclass
 class FileOutcome:
@@ -144,11 +150,6 @@ def _modality(p: Path) -> str | None:
     return modality_of_suffix(p.suffix)
 
 
-def _batched(p: Path) -> bool:
-    m = _modality(p)
-    return m is not None and get_modality(m).batched is not None
-
-
 def _not_indexable(p: Path, root_r: Path) -> str | None:
     """Why ``p`` is not a regular file the indexer may read (None when it is)."""
     try:
@@ -188,6 +189,16 @@ def write_result(store: Store, result, *, file_id: str, root: str, path: str, sh
     Shared by the single-machine indexer and the Ray one (``distributed.py``), so both write the very
     same records: every piece is a chunk record (the pooled pieces, then the fine windows, in the order
     the engine returns them: ``EmbedRequest.fine``), and the file record — the manifest entry — last."""
+    modality, n_pooled, records = file_records(result, file_id=file_id, root=root, path=path, sha256=sha256,
+                                               size=size, mtime_ns=mtime_ns, default_modality=default_modality)
+    store.replace_file(file_id, records)
+    return modality, n_pooled
+
+
+def file_records(result, *, file_id: str, root: str, path: str, sha256: str, size: int, mtime_ns: int,
+                 default_modality: str = "") -> tuple[str, int, list[Record]]:
+    """The records :func:`write_result` writes for one file: (modality, pooled chunks, records) — every
+    piece a chunk record, in the engine's order, and the file record (the manifest entry) last."""
     modality = result.modalities[0] if result.modalities else default_modality
     common = dict(file_id=file_id, root=root, path=path, modality=modality, sha256=sha256,
                   size=size, mtime_ns=mtime_ns, indexed_at=time.time())  # fmt: skip
@@ -201,8 +212,7 @@ def write_result(store: Store, result, *, file_id: str, root: str, path: str, sh
     records.append(Record(level="file", chunk=-1, vector=result.vector, text=head,
                           source=",".join(sorted({p.source for p in pooled})),
                           n_chunks=len(pooled), **common))  # fmt: skip
-    store.replace_file(file_id, records)
-    return modality, len(pooled)
+    return modality, len(pooled), records
 
 
 @contextlib.contextmanager
@@ -291,35 +301,9 @@ class Indexer:
         removed = [fid for fid in existing if fid not in seen]
         return todo, same, removed, ignored
 
-    def _embed_batch(self, root: Path, paths: list[Path], existing: dict) -> dict[Path, object]:
-        """Embed the (audio) files among ``paths`` that need it in ONE call (short recordings are then
-        transcribed together, in shared Whisper windows: several times faster than one by one).
-        Returns path → detailed result; a file left out (unchanged, unreadable, or a batch that failed)
-        is embedded on its own by :meth:`index_file`, which reports its error."""
-        todo = []
-        for p in paths:
-            entry = existing.get(file_id_for(str(root), p.relative_to(root).as_posix()))
-            try:
-                if entry is None or entry.sha256 != sha256_file(p):
-                    todo.append(p)
-            except OSError:
-                continue
-        if len(todo) < 2:
-            return {}
-        try:
-            results = self.embedder.embed_detailed(
-                todo, task_type="RETRIEVAL_DOCUMENT", fine=self.fine,
-                output_dimensionality=None if self.dims == self.embedder.dimensions else self.dims,
-            )  # fmt: skip
-        except KeyboardInterrupt:
-            raise
-        except Exception:  # noqa: BLE001 — one bad file: every file is then embedded (and reported) alone
-            return {}
-        return dict(zip(todo, results))
-
     def index_file(self, root: Path, path: Path, existing: dict, result=None) -> FileOutcome:
-        """Embed one file (unless its content hash is unchanged; ``result``: already embedded, by
-        :meth:`_embed_batch`) and replace its records."""
+        """Embed one file on its own (unless its content hash is unchanged; ``result``: already
+        embedded) and replace its records."""
         rel = path.relative_to(root).as_posix()
         fid = file_id_for(str(root), rel)
         entry = existing.get(fid)
@@ -351,7 +335,8 @@ class Indexer:
         return out
 
     def run(self, root: str | os.PathLike[str], *, console=None, progress: bool = True) -> IndexReport:
-        """Index ``root``. Ctrl-C stops after the current file; the report then says ``interrupted``."""
+        """Index ``root``. Ctrl-C stops the run (files of the batch in progress, not yet written, are
+        embedded again by the next run); the report then says ``interrupted``."""
         root_p = Path(root).expanduser()
         if not root_p.is_dir():
             raise InvalidInput(f"{root} is not a folder")
@@ -385,19 +370,79 @@ class Indexer:
 
     def _index_todo(self, root_p: Path, todo: list[Path], existing: dict, report: IndexReport,
                     bar: "_Progress") -> None:
-        """Embed and write the files to look at, one by one (the Ray indexer overrides this only)."""
-        batched: dict[Path, object] = {}
-        tried: set[Path] = set()
-        for n, p in enumerate(todo):
-            bar.start_file(p.relative_to(root_p).as_posix())
-            if _batched(p) and p not in tried:
-                # this and the next files of the run of the same batched modality, together
-                group = [q for q in todo[n : n + AUDIO_BATCH] if _modality(q) == _modality(p)]
-                tried.update(group)
-                batched.update(self._embed_batch(root_p, group, existing))
-            outcome = self.index_file(root_p, p, existing, batched.pop(p, None))
-            self._emit(report, outcome)
-            bar.done_file(outcome)
+        """Embed and write the files to look at, :data:`INDEX_BATCH` at a time (the Ray indexer
+        overrides this only)."""
+        for i in range(0, len(todo), INDEX_BATCH):
+            self._index_batch(root_p, todo[i : i + INDEX_BATCH], existing, report, bar)
+
+    def _index_batch(self, root_p: Path, paths: list[Path], existing: dict, report: IndexReport,
+                     bar: "_Progress") -> None:
+        """Hash a batch of files, embed the changed ones (one :meth:`Embedder.embed_each` call per
+        modality, so each modality's time is its own), write them all in one store commit, and report
+        each file, in the batch's order. A file that fails is reported alone; if the batched call itself
+        breaks (not one file's typed error), each file is embedded on its own by :meth:`index_file`."""
+        root = str(root_p)
+        outcomes: dict[Path, FileOutcome] = {}
+        pending: dict[Path, tuple[str, str, os.stat_result]] = {}  # path → (file id, digest, stat)
+        for p in paths:
+            rel = p.relative_to(root_p).as_posix()
+            fid = file_id_for(root, rel)
+            entry = existing.get(fid)
+            out = outcomes[p] = FileOutcome(rel, "new" if entry is None else "changed", _modality(p) or "")
+            t0 = time.perf_counter()
+            try:
+                st = p.stat()
+                out.size = st.st_size
+                digest = sha256_file(p)
+                if entry is not None and entry.sha256 == digest:
+                    self.store.touch_file(fid, st.st_size, st.st_mtime_ns)
+                    out.status = "unchanged"
+                else:
+                    pending[p] = (fid, digest, st)
+            except OSError as exc:
+                out.status, out.reason = "failed", _reason(exc)
+            out.seconds = time.perf_counter() - t0
+        by_modality: dict[str, list[Path]] = {}
+        for p in pending:
+            by_modality.setdefault(outcomes[p].modality, []).append(p)
+        writes: list[tuple[str, list[Record]]] = []
+        dims = None if self.dims == self.embedder.dimensions else self.dims
+        for group in by_modality.values():
+            bar.start_file(outcomes[group[0]].path)
+            t0 = time.perf_counter()
+            try:
+                results = self.embedder.embed_each(group, task_type="RETRIEVAL_DOCUMENT", fine=self.fine,
+                                                   output_dimensionality=dims)
+            except KeyboardInterrupt:
+                raise
+            except Exception:  # noqa: BLE001 — not one file's typed error: every file alone, reported alone
+                for p in group:
+                    del pending[p]
+                    outcomes[p] = self.index_file(root_p, p, existing)
+                continue
+            share = (time.perf_counter() - t0) / len(group)  # the files of one modality share the call
+            for p, res in zip(group, results):
+                out = outcomes[p]
+                out.seconds += share
+                if isinstance(res, Exception):
+                    out.status, out.reason = "failed", _reason(res)
+                    continue
+                fid, digest, st = pending[p]
+                out.modality, out.chunks, records = file_records(
+                    res, file_id=fid, root=root, path=out.path, sha256=digest, size=st.st_size,
+                    mtime_ns=st.st_mtime_ns, default_modality=out.modality)  # fmt: skip
+                writes.append((fid, records))
+        t0 = time.perf_counter()
+        self.store.replace_files(writes)
+        if writes:
+            share = (time.perf_counter() - t0) / len(writes)
+            written = {fid for fid, _ in writes}
+            for p, (fid, _, _) in pending.items():
+                if fid in written:
+                    outcomes[p].seconds += share
+        for p in paths:
+            self._emit(report, outcomes[p])
+            bar.done_file(outcomes[p])
 
     def _emit(self, report: IndexReport, outcome: FileOutcome) -> None:
         report.outcomes.append(outcome)

@@ -120,7 +120,10 @@ class Searcher:
         from .store import open_store
 
         self.store = store if isinstance(store, Store) else open_store(store)
-        self.info = self.store.require_info()
+        self.info = self.store.require_info()  # from the store's metadata file: no client library yet
+        # the store's client library (LanceDB: seconds to import) loads while the embedder loads and
+        # embeds the query: `omniembed search` then starts about as fast as `omniembed embed`
+        self.store.prefetch()
         if embedder is None:
             from .embedder import Embedder
             from .errors import InvalidInput

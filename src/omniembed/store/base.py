@@ -128,6 +128,10 @@ class Store(ABC):
     @abstractmethod
     def location(self) -> str: ...
 
+    def prefetch(self) -> None:
+        """Start loading, in the background, what the first read will need (e.g. the client library),
+        so it overlaps with work the caller does meanwhile, such as embedding the query. Optional."""
+
     def info(self) -> StoreInfo | None:
         """The profile and size this store holds, or None when nothing was indexed yet."""
         b = self._read_binding()
@@ -163,6 +167,12 @@ class Store(ABC):
         """Drop every record of ``file_id`` and write ``records`` (chunk records first, the file
         record last), so that a crash at any point leaves either no file record (the file is indexed
         again on the next run) or a complete file."""
+
+    def replace_files(self, files: Sequence[tuple[str, Sequence[Record]]]) -> None:
+        """:meth:`replace_file` for several files, in as few store round trips as the backend allows
+        (the indexer writes a batch of files at once). The default: one file after another."""
+        for file_id, records in files:
+            self.replace_file(file_id, records)
 
     @abstractmethod
     def delete_file(self, file_id: str) -> None: ...

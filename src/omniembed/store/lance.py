@@ -26,6 +26,7 @@ folds new rows into them without retraining; rows not yet folded in are still se
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -36,6 +37,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import InvalidInput, MissingDependency
+from ._lancedb_import import import_lancedb, prefetch_lancedb
 from .base import FileEntry, Record, Store, StoreHit
 
 __all__ = ["LanceStore"]
@@ -115,10 +117,10 @@ class LanceStore(Store):
     keyword_search = True
 
     def __init__(self, path: str | os.PathLike[str]):
-        try:
-            import lancedb  # noqa: F401
-        except ImportError:
-            raise MissingDependency("the LanceDB store needs: pip install 'omniembed[store]'") from None
+        # only whether LanceDB is installed: importing it costs seconds (see _lancedb_import.py), and
+        # reading the store's binding (profile, size) from store.json needs none of it
+        if importlib.util.find_spec("lancedb") is None:
+            raise MissingDependency("the LanceDB store needs: pip install 'omniembed[store]'")
         self.path = Path(path).expanduser().resolve()
         self._db = None
         self._table = None
@@ -126,6 +128,11 @@ class LanceStore(Store):
     @property
     def location(self) -> str:
         return str(self.path)
+
+    def prefetch(self) -> None:
+        """Import LanceDB in a background thread (see :func:`prefetch_lancedb`) unless it is loaded."""
+        if self._db is None:
+            prefetch_lancedb()
 
     # --- binding --------------------------------------------------------------------------------
     def _read_binding(self) -> tuple[str, int] | None:
@@ -152,7 +159,7 @@ class LanceStore(Store):
 
     def _connect(self):
         if self._db is None:
-            import lancedb
+            lancedb = import_lancedb()
 
             # read_consistency_interval=0: every read sees the latest commit, so a search page served
             # while an indexer runs shows new files without a restart.
@@ -203,6 +210,7 @@ class LanceStore(Store):
         Scalar and full-text indexes are built as soon as there are rows (they are cheap and make every
         delete and filter use an index); the vector index once there are :data:`ANN_MIN_ROWS` records, or
         at once with ``ann=True`` (``False``: never)."""
+        import_lancedb()
         from lancedb.index import FTS, BTree, Bitmap
 
         n = self.table.count_rows()
@@ -228,6 +236,7 @@ class LanceStore(Store):
         """(Re)build the vector index from scratch: ``IVF_SQ`` (the default :data:`ANN_INDEX`: cosine, ~√n
         partitions, one byte per dimension), ``IVF_PQ`` (8-bit codes of 4-dim sub-vectors) or
         ``IVF_HNSW_SQ`` (√n/8 partitions, each an HNSW graph). See the module docstring for why IVF-SQ."""
+        import_lancedb()
         from lancedb.index import IvfHnswSq, IvfPq, IvfSq
 
         n = self.table.count_rows()
@@ -272,6 +281,21 @@ class LanceStore(Store):
         data = self._arrow(ordered)
         self.table.delete(f"file_id = {_quote(file_id)}")
         self.table.add(data)  # one atomic commit: the chunks and the file record appear together
+
+    def replace_files(self, files: Sequence[tuple[str, Sequence[Record]]]) -> None:
+        """Every file's records in ONE commit (after one delete of the files' old records, skipped when
+        none of them has any — a new file): two Lance commits per file made the store the largest cost
+        of indexing small files (issue 15), and the many small fragments slowed the final compaction."""
+        if not files:
+            return
+        ids = ", ".join(_quote(fid) for fid, _ in files)
+        where = f"file_id IN ({ids})"
+        if self.table.count_rows(where):
+            self.table.delete(where)
+        # file records last, as in replace_file (one atomic commit: they all appear together anyway)
+        ordered = [r for _, recs in files for r in recs if r.level != "file"]
+        ordered += [r for _, recs in files for r in recs if r.level == "file"]
+        self.table.add(self._arrow(ordered))
 
     def delete_file(self, file_id: str) -> None:
         self.table.delete(f"file_id = {_quote(file_id)}")
@@ -357,6 +381,7 @@ class LanceStore(Store):
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
         """BM25 over LanceDB's full-text index (built here once for a store indexed before it existed)."""
+        import_lancedb()
         from lancedb.query import MatchQuery
 
         if not query.strip() or self._read_binding() is None or self.table.count_rows() == 0:
