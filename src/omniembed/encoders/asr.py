@@ -249,8 +249,10 @@ class AsrOptions:
             raise InvalidInput("ASR temperatures must be one or more values in [0, 1], e.g. [0.0]")
         if o.languages is not None and not o.languages:
             raise InvalidInput("ASR languages must name at least one language (ISO codes such as en, de)")
-        known_langs = whisper_languages()
-        unknown_langs = sorted(set(([o.language] if o.language else []) + list(o.languages or ())) - known_langs)
+        named = set(([o.language] if o.language else []) + list(o.languages or ()))
+        # faster-whisper (0.4 s to import) only when there is a code to check: not for `omniembed embed "q"`
+        known_langs = whisper_languages() if named else set()
+        unknown_langs = sorted(named - known_langs)
         if known_langs and unknown_langs:
             raise InvalidInput(f"Whisper does not know the language code(s) {unknown_langs}; use ISO 639-1 codes "
                                "such as en, de, fr, ja")
