@@ -81,27 +81,34 @@ def test_store_refuses_another_profile_size(dummy_embedder, folder, tmp_path):
 
 
 def test_killed_index_run_resumes_without_duplicates(folder, tmp_path):
-    """SIGKILL mid-run, then the same command: every file once. The dummy profile (no model to load in
-    either process), slowed to 20 ms a token so the first run is still indexing when it is killed."""
-    for i in range(12):
+    """SIGKILL mid-run — after the first batch of files was written, while the next is embedded — then
+    the same command: every file once. The dummy profile (no model to load in either process), slowed to
+    20 ms a token so the first run is still indexing when it is killed."""
+    from omniembed.indexer import INDEX_BATCH
+
+    n_notes = INDEX_BATCH + 8  # two batches
+    for i in range(n_notes):
         (folder / f"note-{i:02d}.txt").write_text(f"Note {i}: the meeting about topic number {i} went well.", encoding="utf-8")
     store_path = tmp_path / "store"
     cmd = [sys.executable, "-m", "omniembed", "index", str(folder), "--store", str(store_path), "--quiet",
            "--profile", "dummy"]
     slow = {**os.environ, "OMNIEMBED_DUMMY_SECONDS_PER_TOKEN": "0.02"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=slow)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (store_path.exists() and any(store_path.iterdir())):
-        time.sleep(0.2)
-    time.sleep(1.0)
+    data = store_path / "records.lance" / "data"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (data.is_dir() and any(data.iterdir())):  # the first batch's commit
+        time.sleep(0.05)
     assert proc.poll() is None, "the first run ended before it was killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    store = open_store(str(store_path))
+    assert 0 < len(store.files()) < n_notes + 3, "killed before the first write or after the last"
+    store.close()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     store = open_store(str(store_path))
     files = store.files()
-    assert len(files) == 15  # 12 notes + manual + slide + groceries, once each
+    assert len(files) == n_notes + 3  # the notes + manual + slide + groceries, once each
     ids = [r.id for r in store.records("chunk", with_vectors=False)]
     assert len(ids) == len(set(ids))
     store.close()

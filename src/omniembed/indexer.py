@@ -14,8 +14,8 @@ modality (small files share encoder calls), written in one store call (:meth:`St
 Safe: a file's records are written with its file record (the manifest entry) last — LanceDB writes a
 whole batch in one atomic commit — so a run killed at any moment resumes with no duplicates: a
 half-written file has no manifest entry and is simply embedded again, and chunk records left by a crash
-are pruned. One indexer at a time
-holds a lock on a local store. A file that cannot be read or decoded is reported and skipped.
+are pruned. One indexer at a time holds a lock on a local store. A file that cannot be read or decoded
+is reported and skipped.
 """
 
 from __future__ import annotations
