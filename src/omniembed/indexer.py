@@ -301,9 +301,10 @@ class Indexer:
         removed = [fid for fid in existing if fid not in seen]
         return todo, same, removed, ignored
 
-    def index_file(self, root: Path, path: Path, existing: dict, result=None) -> FileOutcome:
-        """Embed one file on its own (unless its content hash is unchanged; ``result``: already
-        embedded) and replace its records."""
+    def _look(self, root: Path, path: Path, existing: dict) -> tuple[FileOutcome, tuple | None]:
+        """Stat and hash one file: its outcome so far, and ``(file id, digest, stat)`` when it must be
+        embedded — None when its content is unchanged (the manifest's size/mtime are updated) or it
+        cannot be read (the outcome says why)."""
         rel = path.relative_to(root).as_posix()
         fid = file_id_for(str(root), rel)
         entry = existing.get(fid)
@@ -313,10 +314,26 @@ class Indexer:
             st = path.stat()
             out.size = st.st_size
             digest = sha256_file(path)
-            if entry is not None and entry.sha256 == digest:
-                self.store.touch_file(fid, st.st_size, st.st_mtime_ns)
-                out.status = "unchanged"
-                return out
+        except OSError as exc:
+            out.status, out.reason = "failed", _reason(exc)
+            return out, None
+        finally:
+            out.seconds = time.perf_counter() - t0
+        if entry is not None and entry.sha256 == digest:
+            self.store.touch_file(fid, st.st_size, st.st_mtime_ns)
+            out.status = "unchanged"
+            return out, None
+        return out, (fid, digest, st)
+
+    def index_file(self, root: Path, path: Path, existing: dict, result=None) -> FileOutcome:
+        """Embed one file on its own (unless its content hash is unchanged; ``result``: already
+        embedded) and replace its records."""
+        out, todo = self._look(root, path, existing)
+        if todo is None:
+            return out
+        fid, digest, st = todo
+        t0 = time.perf_counter()
+        try:
             if result is None:
                 result = self.embedder.embed_detailed(
                     [path], task_type="RETRIEVAL_DOCUMENT", fine=self.fine,
@@ -326,12 +343,12 @@ class Indexer:
             raise
         except Exception as exc:  # noqa: BLE001 — any failure of one file is reported, never fatal
             out.status, out.reason = "failed", _reason(exc)
-            out.seconds = time.perf_counter() - t0
+            out.seconds += time.perf_counter() - t0
             return out
-        out.modality, out.chunks = write_result(self.store, result, file_id=fid, root=str(root), path=rel,
+        out.modality, out.chunks = write_result(self.store, result, file_id=fid, root=str(root), path=out.path,
                                                 sha256=digest, size=st.st_size, mtime_ns=st.st_mtime_ns,
                                                 default_modality=out.modality)  # fmt: skip
-        out.seconds = time.perf_counter() - t0
+        out.seconds += time.perf_counter() - t0
         return out
 
     def run(self, root: str | os.PathLike[str], *, console=None, progress: bool = True) -> IndexReport:
@@ -383,25 +400,11 @@ class Indexer:
         breaks (not one file's typed error), each file is embedded on its own by :meth:`index_file`."""
         root = str(root_p)
         outcomes: dict[Path, FileOutcome] = {}
-        pending: dict[Path, tuple[str, str, os.stat_result]] = {}  # path → (file id, digest, stat)
+        pending: dict[Path, tuple] = {}  # path → (file id, digest, stat): to embed
         for p in paths:
-            rel = p.relative_to(root_p).as_posix()
-            fid = file_id_for(root, rel)
-            entry = existing.get(fid)
-            out = outcomes[p] = FileOutcome(rel, "new" if entry is None else "changed", _modality(p) or "")
-            t0 = time.perf_counter()
-            try:
-                st = p.stat()
-                out.size = st.st_size
-                digest = sha256_file(p)
-                if entry is not None and entry.sha256 == digest:
-                    self.store.touch_file(fid, st.st_size, st.st_mtime_ns)
-                    out.status = "unchanged"
-                else:
-                    pending[p] = (fid, digest, st)
-            except OSError as exc:
-                out.status, out.reason = "failed", _reason(exc)
-            out.seconds = time.perf_counter() - t0
+            outcomes[p], todo = self._look(root_p, p, existing)
+            if todo is not None:
+                pending[p] = todo
         by_modality: dict[str, list[Path]] = {}
         for p in pending:
             by_modality.setdefault(outcomes[p].modality, []).append(p)
