@@ -5,7 +5,8 @@ OpenAPI-generated package ``lance_namespace_urllib3_client``. That package's ``_
 its whole REST client as well — nine ``*_api`` modules, the urllib3 ``ApiClient`` — which a local store
 never calls. Measured with ``python -X importtime`` (2 cores): the API modules took 3.8 s of an 8.2 s
 ``import lancedb`` at load 8 (the issue measured 11 s of 17–41 s under heavier load); with this module
-the whole import took 3.8 s where a plain ``import lancedb`` took 6.8 s in the same minute.
+the whole import took 3.8 s where a plain ``import lancedb`` took 6.8 s in the same minute, and 1.74 s
+against 3.00 s on a quiet machine (``bench/bench_startup.py``, medians of 5 fresh processes, load 2).
 
 How: before LanceDB is imported, the client *package* is registered with its real spec and search path
 but without running its ``__init__``. Submodules (``...models.x``) then import normally — LanceDB gets
