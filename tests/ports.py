@@ -2,9 +2,11 @@
 
 A port is found by binding port 0 and closing the socket; the server binds it a moment later. Two
 pytest-xdist workers could be handed the same port in that moment and one would then talk to the other's
-server. Each worker therefore only takes ports ``p`` with ``p % workers == worker index``: the workers'
-sets are disjoint, so they never collide with each other (other programs on the machine are the same
-small risk as without xdist). Without xdist every port qualifies.
+server. Each worker therefore only takes ports ``p`` with ``(p // 2) % workers == worker index``: the
+workers' sets are disjoint, so they never collide with each other (other programs on the machine are the
+same small risk as without xdist). ``p // 2``, not ``p``: Linux hands out only odd ports for ``bind`` to
+port 0 (even ones are kept for ``connect``), so ``p % 2`` would leave one worker with none. Without xdist
+every port qualifies.
 """
 
 from __future__ import annotations
@@ -27,6 +29,6 @@ def free_port() -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port % count == index:
+        if (port // 2) % count == index:
             return port
     raise RuntimeError(f"no free loopback port for xdist worker {index} of {count}")
