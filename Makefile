@@ -7,8 +7,11 @@ setup:
 demo: setup
 	.venv/bin/omniembed demo
 
+# Two pytest-xdist workers (the machine has 2 cores), whole files per worker (--dist loadfile: a file's
+# module fixtures — a Ray cluster, a server — start once), the longest files first (tests/conftest.py's
+# SLOW_FIRST; --no-loadscope-reorder keeps that order). Serially: `.venv/bin/python -m pytest -q tests`.
 test: setup
-	.venv/bin/python -m pytest -q tests
+	.venv/bin/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 bench: setup
 	.venv/bin/python -m bench

@@ -21,6 +21,24 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EVAL_DEV = ROOT.parent / "shared" / "eval-dev"
 
 
+#: The files that take longest (wall clock, serial, quiet machine), longest first. Under ``make test``
+#: (pytest-xdist, ``-n 2 --dist loadfile --no-loadscope-reorder``) files are handed to the two workers
+#: in collection order as each worker frees up; starting with the long ones (longest-processing-time
+#: first) keeps one worker from picking up a 3-minute file at the end while the other sits idle.
+SLOW_FIRST = ("test_ray_index.py", "test_clips.py", "test_audio.py", "test_hearing.py", "test_hostile_corpus.py",
+              "test_joint_e2e.py", "test_video.py", "test_web.py", "test_fusion.py", "test_server_sdk.py",
+              "test_cli.py")  # fmt: skip
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Under pytest-xdist only: the :data:`SLOW_FIRST` files first, the rest in their usual order (a stable
+    sort, so a file's tests keep theirs). A serial run keeps pytest's order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from omniembed import Embedder

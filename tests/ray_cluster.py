@@ -11,10 +11,11 @@ node, workers and drivers — then talks over 127.0.0.1. Drivers need the same e
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from ports import free_port  # noqa: F401 — disjoint per pytest-xdist worker; tests import it from here
 
 BIN = Path(sys.executable).parent
 
@@ -32,12 +33,6 @@ s.main()
 def env(**extra: str) -> dict:
     """The environment of every Ray process here: loopback addresses, no usage reporting."""
     return dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", **extra)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(cpus_per_node: int = 1, object_store_mb: int = 80, worker_env: dict | None = None,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from ports import free_port  # noqa: F401 — re-exported: tests import it from here
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).with_name("omniembed")
@@ -24,12 +25,6 @@ DUMMY_PROFILE = "omniembed-dummy-1"
 #: Environment that makes the dummy encoder take this long per token (sleeping, not computing), for
 #: tests that need work to be in progress: queues that fill, jobs killed mid-way.
 SLOW_ENV = "OMNIEMBED_DUMMY_SECONDS_PER_TOKEN"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerProcess:
