@@ -156,6 +156,8 @@ def latency_child(n: int) -> None:
             emb.embed(x, **kw)
             lat.append(time.perf_counter() - t)
         out[name] = statistics.median(lat)
+    chooser = getattr(emb.engine.text_encoder, "_threads", None)
+    out["threads_chosen"] = dict(chooser.chosen) if chooser is not None else {}
     print(json.dumps(out))
 
 
@@ -182,7 +184,8 @@ def bench_under_load(quick: bool, busy: int = 2) -> dict:
             measure("loaded")
     med = {f"{p}|{m}|{kind}": statistics.median(r[kind] for r in rs)
            for (p, m), rs in runs.items() for kind in ("query", "passage")}
-    return {"medians_s": med, "load_avg_1min": loads, "rounds": rounds, "calls": n, "busy": busy}
+    return {"medians_s": med, "load_avg_1min": loads, "rounds": rounds, "calls": n, "busy": busy,
+            "runs": {f"{p}|{m}": rs for (p, m), rs in runs.items()}}
 
 
 def report_under_load(r: dict) -> None:
@@ -196,6 +199,9 @@ def report_under_load(r: dict) -> None:
         for p in POLICIES:
             i, lo = med[f"{p}|idle|{kind}"], med[f"{p}|loaded|{kind}"]
             print(f"    {p:20s} idle {i * 1000:7.1f} ms   {r['busy']} busy {lo * 1000:7.1f} ms   loaded/idle {lo / i:5.2f}x")
+    if "runs" in r:
+        for key, rs in r["runs"].items():
+            print(f"  e5 calls by thread count, {key}: " + "; ".join(str(x.get("threads_chosen")) for x in rs))
         print(f"    idle now / idle before {med[f'{new}|idle|{kind}'] / med[f'{old}|idle|{kind}']:.2f}x (target <= 1.2)   "
               f"loaded now / idle now {med[f'{new}|loaded|{kind}'] / med[f'{new}|idle|{kind}']:.2f}x (target <= 3)   "
               f"loaded before / loaded now {med[f'{old}|loaded|{kind}'] / med[f'{new}|loaded|{kind}']:.2f}x")

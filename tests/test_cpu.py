@@ -54,10 +54,20 @@ def test_chooser_counts_its_own_spinning_threads_only_right_after_a_call():
     ch.done(2, now=10.0)
     # just after a 2-thread call, one of the 2 runnable threads is our own pool thread
     assert ch.choose(runnable=2, now=10.0 + cpu.SPIN_GRACE_S / 2) == 2
-    # later it sleeps, so a second runnable thread is someone else's
-    assert ch.choose(runnable=2, now=10.0 + cpu.SPIN_GRACE_S * 2) == 1
-    ch.done(1, now=20.0)
-    assert ch.choose(runnable=2, now=20.0) == 1  # a 1-thread call leaves no pool thread spinning
+    # later it sleeps, so a second runnable thread is someone else's (a first reading, nothing to confirm)
+    assert ch.choose(runnable=2, now=100.0) == 1
+    ch.done(1, now=100.0)
+    assert ch.choose(runnable=2, now=100.0) == 1  # a 1-thread call leaves no pool thread spinning
+    assert ch.chosen == {2: 2, 1: 2}
+
+
+def test_chooser_ignores_a_one_reading_blip_but_follows_steady_load():
+    ch = cpu.ThreadChooser({"OMNIEMBED_THREADS": "2"})
+    assert ch.choose(runnable=1, now=0.0) == 2
+    assert ch.choose(runnable=3, now=0.5) == 2  # one reading of load after an idle one: a blip
+    assert ch.choose(runnable=3, now=1.0) == 1  # confirmed by the next call
+    assert ch.choose(runnable=1, now=1.5) == 2  # gone: all cores at once
+    assert ch.choose(runnable=3, now=1.5 + cpu.RECENT_S + 1) == 1  # the previous reading is stale
 
 
 def test_chooser_off_uses_every_core():

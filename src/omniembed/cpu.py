@@ -14,7 +14,10 @@ the *number* of threads follows the machine instead:
   4th field of ``/proc/loadavg``; ~10 µs) and subtracts the caller and this process's own OpenMP
   threads that may still be spinning from the previous call;
 * the call uses that many cores (at least 1, at most :func:`cores`), so an idle machine gets every
-  core and a busy one gets one thread per call, with no barrier to wait at.
+  core and a busy one gets one thread per call, with no barrier to wait at;
+* one reading can catch a process that runs for a millisecond; so the count of other threads is the
+  smaller of this reading and the previous call's when that was under :data:`RECENT_S` ago: a blip
+  costs nothing, steady load is seen from the second call on.
 
 Environment (read when used, so a test or a caller can change it):
 
@@ -31,14 +34,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Mapping
 
-__all__ = ["cores", "adaptive", "runnable_now", "free_cores", "ThreadChooser", "SPIN_GRACE_S"]
+__all__ = ["cores", "adaptive", "runnable_now", "free_cores", "ThreadChooser", "SPIN_GRACE_S", "RECENT_S"]
 
 #: How long after a call this process's own OpenMP threads may still be spinning (and so counted as
 #: runnable by the kernel). libgomp's default spin (``GOMP_SPINCOUNT`` 300,000 when unset) lasts well
 #: under this on the machines measured; counting them as others would halve the next call's threads.
 SPIN_GRACE_S = 0.05
+
+#: A previous reading younger than this confirms (or cancels) the current one.
+RECENT_S = 2.0
 
 
 def _positive_int(value: str | None) -> int | None:
@@ -103,14 +110,28 @@ class ThreadChooser:
         self.adaptive = adaptive(environ)
         self._last_threads = 1
         self._last_end = -1e9
+        self._last_reading: tuple[float, int] | None = None  # (when, other runnable threads)
+        self.chosen: Counter[int] = Counter()  # threads → calls, for benchmarks and logs
 
     def choose(self, runnable: int | None = None, now: float | None = None) -> int:
         """Threads for the next call; ``runnable`` / ``now`` are read from the system when not given."""
         if not self.adaptive or self.total <= 1:
-            return self.total
-        now = time.monotonic() if now is None else now
-        spinning = self._last_threads - 1 if now - self._last_end < SPIN_GRACE_S else 0
-        return free_cores(self.total, runnable_now() if runnable is None else runnable, spinning)
+            n = self.total
+        else:
+            now = time.monotonic() if now is None else now
+            spinning = self._last_threads - 1 if now - self._last_end < SPIN_GRACE_S else 0
+            runnable = runnable_now() if runnable is None else runnable
+            if runnable is None:
+                n = self.total
+            else:
+                others = max(0, runnable - 1 - spinning)
+                prev = self._last_reading
+                self._last_reading = (now, others)
+                if prev is not None and now - prev[0] < RECENT_S:
+                    others = min(others, prev[1])
+                n = free_cores(self.total, others + 1)
+        self.chosen[n] += 1
+        return n
 
     def done(self, threads: int, now: float | None = None) -> None:
         self._last_threads = threads
