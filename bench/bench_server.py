@@ -1,6 +1,7 @@
 """Server overhead benchmark: the HTTP server vs the library called directly, in one run.
 
     .venv/bin/python -m bench.bench_server [--per-client 12] [--png-per-client 2] [--no-batching-compare]
+    .venv/bin/python -m bench.bench_server --under-load [--rounds 3] [--per-client 8]
 
 For one sentence (text path) and for a one-page PNG (OCR path) it measures
   * latency on an idle server vs the library's single call            (target ≤ 1.3×)
@@ -11,6 +12,12 @@ and, to show where dynamic batching matters, the 16-client throughput of a serve
 the CLI on loopback; the library runs in this process. Library and server are measured alternately (call
 by call for latency, round by round for throughput) and never at the same time, so both see the same
 machine load; every loop is bounded.
+
+``--under-load`` measures instead the 16-client text benchmark (p50, p99, throughput) on an idle machine
+and with 2 busy processes (pure-Python spin loops, started and stopped by the benchmark), for two servers
+running side by side: today's thread policy and the one before issue 15 (``OMNIEMBED_ADAPTIVE_THREADS=0``,
+every e5 call on all cores). Rounds alternate between the two servers, so both see the same load.
+Target (issue 15): p99 with 2 busy processes ≥ 5× better than before.
 """
 
 from __future__ import annotations
@@ -118,6 +125,56 @@ def server_concurrent(url: str, bodies: list[dict], clients: int = CLIENTS) -> d
     return {"throughput": len(bodies) / wall, "p50_s": pct(lat, 50), "p99_s": pct(lat, 99)}
 
 
+def under_load(rounds: int, per_client: int, busy: int = 2) -> dict:
+    """16-client text rounds, old vs new thread policy, idle then with ``busy`` busy processes."""
+    import contextlib
+    import os
+
+    from bench.bench_core import POLICIES, BusyLoad
+    from bench.bench_load import wait_idle
+
+    n = CLIENTS * per_client
+    out: dict = {"rounds": rounds, "per_client": per_client, "busy": busy, "runs": {}, "load_avg_1min": {}}
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp, contextlib.ExitStack() as stack:
+        servers = {}
+        for i, (policy, env) in enumerate(POLICIES.items()):
+            print(f"server ({policy}): starting", flush=True)
+            servers[policy] = stack.enter_context(ServerProcess(Path(tmp) / f"s{i}", "--log-level", "warning", env=env))
+        for srv in servers.values():
+            server_concurrent(srv.url, [text_body(s) for s in sentences(CLIENTS, 7000)])  # warm
+            wait_idle(srv.proc.pid)  # workers spawned and loaded: the rounds see quiet servers
+        for mode in ("idle", "loaded"):
+            with BusyLoad(busy) if mode == "loaded" else contextlib.nullcontext():
+                for k in range(rounds):
+                    for policy, srv in servers.items():
+                        print(f"{mode} round {k + 1}/{rounds}: {policy}", flush=True)
+                        run = server_concurrent(srv.url, [text_body(s) for s in sentences(n, 9000 + n * k)])
+                        out["runs"].setdefault(f"{policy}|{mode}", []).append(run)
+                    out["load_avg_1min"].setdefault(mode, []).append(os.getloadavg()[0])
+    return out
+
+
+def report_under_load(r: dict) -> None:
+    from bench.bench_core import POLICIES
+
+    old, new = POLICIES
+    med = {key: {m: statistics.median(x[m] for x in runs) for m in ("p50_s", "p99_s", "throughput")}
+           for key, runs in r["runs"].items()}
+    print(f"text, 16 clients x {r['per_client']} sentences, median over {r['rounds']} alternating rounds; load avg "
+          f"(1 min) idle {', '.join(f'{x:.2f}' for x in r['load_avg_1min']['idle'])}, {r['busy']} busy "
+          f"{', '.join(f'{x:.2f}' for x in r['load_avg_1min']['loaded'])}")
+    for p in POLICIES:
+        for mode in ("idle", "loaded"):
+            m = med[f"{p}|{mode}"]
+            print(f"  {p:20s} {mode:6s}  p50 {m['p50_s'] * 1000:8.1f} ms  p99 {m['p99_s'] * 1000:8.1f} ms  "
+                  f"{m['throughput']:6.1f} sentences/s")
+    for mode in ("idle", "loaded"):
+        a, b = med[f"{old}|{mode}"], med[f"{new}|{mode}"]
+        print(f"  {mode}: p99 before / now {a['p99_s'] / b['p99_s']:.2f}x"
+              + ("  (target >= 5)" if mode == "loaded" else "")
+              + f"   throughput now / before {b['throughput'] / a['throughput']:.2f}x")
+
+
 def text_body(s: str) -> dict:
     return {"content": {"parts": [{"text": s}]}}
 
@@ -136,7 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--png-rounds", type=int, default=2, help="alternating library/server throughput rounds (png)")
     ap.add_argument("--no-batching-compare", action="store_true", help="skip the --max-batch-size 1 server")
     ap.add_argument("--json", type=Path, help="also write the numbers to this file")
+    ap.add_argument("--under-load", action="store_true",
+                    help="16-client text p99 idle vs with 2 busy processes, thread policy before vs now")
     args = ap.parse_args(argv)
+    if args.under_load:
+        out = under_load(args.rounds, args.per_client)
+        report_under_load(out)
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=2))
+        return 0
 
     from omniembed import Embedder, Part
 
