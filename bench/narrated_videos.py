@@ -40,6 +40,13 @@ rule ("D4 ok": no video query loses a rank, D4 R@1 not lower).
 is about what it shows: the cosine of the two channels' mean vectors, raw or centred (the space's mean,
 which the rotation subtracts, taken off first), decides; hard (τ) or soft (lo→hi) gates.
 
+**Other signals of the video** (second pass): the share of the transcript's content words that the
+screen also shows (lexical gates, soft gates and shares), each channel's count of words the other does
+not have, and the top of the screen (its first 48 tokens, embedded once more and cached in ``leads/``)
+given part of the OCR channel's share. A last table sorts the narrated videos by who gains from giving
+the screen more weight and sets their signals beside D4's videos: a rule can only help narrated
+documents without costing D4 if some signal tells those videos apart.
+
 **No fitting on the test set.** A rule family with a parameter is fitted on one half of the packages
 (sha1 of the name) and scored on the other half, both ways, as in ``bench/longdocs.py``.
 Everything goes to ``.omniembed/narrated/`` (git-ignored): it depends on what is installed.
