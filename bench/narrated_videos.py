@@ -40,6 +40,13 @@ rule ("D4 ok": no video query loses a rank, D4 R@1 not lower).
 is about what it shows: the cosine of the two channels' mean vectors, raw or centred (the space's mean,
 which the rotation subtracts, taken off first), decides; hard (τ) or soft (lo→hi) gates.
 
+**Other signals of the video** (second pass): the share of the transcript's content words that the
+screen also shows (lexical gates, soft gates and shares), each channel's count of words the other does
+not have, and the top of the screen (its first 48 tokens, embedded once more and cached in ``leads/``)
+given part of the OCR channel's share. A last table sorts the narrated videos by who gains from giving
+the screen more weight and sets their signals beside D4's videos: a rule can only help narrated
+documents without costing D4 if some signal tells those videos apart.
+
 **No fitting on the test set.** A rule family with a parameter is fitted on one half of the packages
 (sha1 of the name) and scored on the other half, both ways, as in ``bench/longdocs.py``.
 Everything goes to ``.omniembed/narrated/`` (git-ignored): it depends on what is installed.
@@ -60,7 +67,7 @@ from typing import Callable
 
 import numpy as np
 
-from .longdocs import _norm, _pdf, _unit, collect, first_tokens, score
+from .longdocs import _norm, _pdf, _unit, collect, first_tokens, ranks, score
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".omniembed" / "narrated"
@@ -426,6 +433,107 @@ def plus_cascade(base: Rule, a: float) -> Rule:
     return lambda p: _unit(base(p) + a * p["cascade_ocr_first"])
 
 
+def channel_texts(p: dict) -> tuple[str, str]:
+    """The OCR and the transcript text of a cached record (its pieces' texts, joined per channel)."""
+    src = [str(s) for s in p["sources"]]
+    texts = [str(t) for t in p["texts"]]
+    return ("\n".join(t for t, s in zip(texts, src) if s == "ocr"), " ".join(t for t, s in zip(texts, src) if s == "asr"))
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+_STOP = frozenset("""the and for with that this from are was were not but you your have has had can will all any its
+    into out use used using also which when what where who how their there them they then than been our more most
+    other some such only over under per via may might must should would could does did done being able about
+    after before between both each few many much same very just here these those while well one two new""".split())
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of 3+ letters, stop words out, folded to their first 6 letters (so that
+    'retries' meets 'retry', 'parsing' meets 'parser')."""
+    return {w[:6] for w in (t.lower() for t in _WORD.findall(text)) if w not in _STOP}
+
+
+def overlap(p: dict) -> float:
+    """The share of the transcript's content words that the screen also shows (0 when either channel
+    is missing or the transcript has no content word)."""
+    o, a = (content_words(t) for t in channel_texts(p))
+    return len(a & o) / len(a) if a and o else 0.0
+
+
+def lexical_gate(tau: float, agree: Rule, differ: Rule) -> Rule:
+    """``agree`` when ≥ tau of the transcript's content words are on screen, else ``differ``."""
+    return lambda p: agree(p) if overlap(p) >= tau else differ(p)
+
+
+def lexical_soft(hi: float, agree: Rule, differ: Rule) -> Rule:
+    """g = min(1, overlap / hi); vector = unit(g · agree + (1 − g) · differ)."""
+    def f(p):
+        g = min(1.0, overlap(p) / hi)
+        return _unit(g * _unit(agree(p)) + (1 - g) * _unit(differ(p)))
+    return f
+
+
+def lexical_share(a_max: float) -> Rule:
+    """OCR share = 0.5 + (a_max − 0.5) · overlap: a narration that repeats the screen gives way to it."""
+    return share_rule(lambda p, lo, la: 0.5 + (a_max - 0.5) * overlap(p))
+
+
+def distinct_words(power: float) -> Rule:
+    """Channel share ∝ (content words the other channel does not have) ** power: a channel counts by
+    what only it says."""
+    def share(p, lo, la):
+        o, a = (content_words(t) for t in channel_texts(p))
+        do, da = len(o - a) ** power, len(a - o) ** power
+        return do / (do + da) if do + da > 0 else 0.5
+    return share_rule(share)
+
+
+LEAD_TOKENS = 48  # the top of the screen: a README's title and tagline, a slide's title, a man page's NAME line
+
+
+def add_screen_leads(recs: list[dict], enc, cache: Path) -> None:
+    """``rec["ocr_lead"]``: e5 (passage) of the first ``LEAD_TOKENS`` tokens of what the screen shows
+    first (the first OCR piece), cached by the text's sha1 in ``cache/leads``."""
+    d = cache / "leads"
+    d.mkdir(parents=True, exist_ok=True)
+    todo = {}
+    for p in recs:
+        src = [str(x) for x in p["sources"]]
+        if "ocr" not in src:
+            continue
+        lead = first_tokens(str(p["texts"][src.index("ocr")]), enc, LEAD_TOKENS)
+        f = d / f"{hashlib.sha1(lead.encode()).hexdigest()[:16]}.npy"
+        if f.exists():
+            p["ocr_lead"] = np.load(f)
+        else:
+            todo.setdefault(lead, []).append((p, f))
+    if todo:
+        for (lead, users), v in zip(todo.items(), enc.encode(list(todo), "passage")):
+            np.save(users[0][1], v.astype(np.float32))
+            for p, _ in users:
+                p["ocr_lead"] = v.astype(np.float32)
+
+
+def screen_lead(s: float, base: Rule | None = None) -> Rule:
+    """The pipeline's weights (today's channel balance) kept, but a share ``s`` of the OCR channel's
+    mass goes to the top of the screen (:func:`add_screen_leads`): the title counts more within what
+    the video shows, while what it says keeps its share."""
+    def f(p):
+        if "ocr_lead" not in p:
+            return this_checkout()(p)
+        from omniembed import fusion
+
+        V, src = p["vectors"], np.asarray([str(x) for x in p["sources"]])
+        w = fusion.piece_weights([int(x) for x in p["tokens"]], [float(x) for x in p["weights"]], fusion.FusionConfig(),
+                                 "video", list(src))
+        w = w / w.sum()
+        ocr = src == "ocr"
+        mo = w[ocr].sum()
+        w = np.where(ocr, (1 - s) * w, w)
+        return _unit((w[:, None] * V).sum(0) + s * mo * p["ocr_lead"])
+    return f
+
+
 # ---------------------------------------------------------------------------------------------- main
 D4_DIR = ROOT.parent / "shared" / "eval-dev" / "tasks" / "d4-folder"
 D4_KINDS = ("video-frame", "video-speech", "video-speech-xling")
@@ -475,6 +583,12 @@ def d4_ok(e: dict, ref: dict) -> bool:
     """D4 video queries unchanged or better than ``ref`` (rank by rank), and D4 R@1 not lower."""
     return e["d4_r1"] >= ref["d4_r1"] - 1e-9 and all(
         a <= b for k in D4_KINDS for a, b in zip(e[k], ref[k]))
+
+
+def d4_moves(e: dict, ref: dict) -> str:
+    """How many of D4's 10 video queries rank worse / better than under ``ref``, e.g. "2 / 1"."""
+    pairs = [(a, b) for k in D4_KINDS for a, b in zip(e[k], ref[k])]
+    return f"{sum(a > b for a, b in pairs)} / {sum(a < b for a, b in pairs)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -564,11 +678,38 @@ def main(argv: list[str] | None = None) -> int:
             for lo, hi in ((0.0, 0.2), (0.0, 0.3), (0.05, 0.25), (0.1, 0.3), (0.1, 0.4), (-0.1, 0.3))},
     }
 
+    half_p = this_checkout(0.5)
+    families.update({
+        "lexical gate (overlap ≥ τ: channel_power=0.5, else today)": {
+            f"τ={t}": lexical_gate(t, half_p, today) for t in (0.1, 0.2, 0.3, 0.4, 0.5)},
+        "lexical gate (overlap ≥ τ: tokens × 1, else today)": {
+            f"τ={t}": lexical_gate(t, tokens1, today) for t in (0.1, 0.2, 0.3, 0.4, 0.5)},
+        "lexical gate (overlap ≥ τ: cascade, else today)": {
+            f"τ={t}": lexical_gate(t, casc, today) for t in (0.1, 0.2, 0.3, 0.4, 0.5)},
+        "lexical soft (g = min(1, overlap/h): today → channel_power=0.5)": {
+            f"h={h}": lexical_soft(h, half_p, today) for h in (0.1, 0.2, 0.3, 0.5, 1.0)},
+        "lexical soft (g = min(1, overlap/h): today → tokens × 1)": {
+            f"h={h}": lexical_soft(h, tokens1, today) for h in (0.1, 0.2, 0.3, 0.5, 1.0)},
+        "lexical share (OCR share 0.5 + (a − 0.5) · overlap)": {
+            f"a={a}": lexical_share(a) for a in (0.75, 0.9, 1.0)},
+        "distinct content words ** p": {f"p={q}": distinct_words(q) for q in (0.25, 0.5, 1.0)},
+    })
+    add_screen_leads(recs + (d4["recs"] if d4 is not None else []), enc, cache)
+    families["screen lead: share s of the OCR channel to its first 48 tokens (today's channel balance)"] = {
+        f"s={x}": screen_lead(x) for x in (0.25, 0.5, 0.75)}
+    ov = np.asarray([overlap(p) for p in recs])
+    msg = f"transcript words on screen: narrated median {np.median(ov):.2f} (10 % {np.quantile(ov, 0.1):.2f}, " \
+          f"90 % {np.quantile(ov, 0.9):.2f}; zero {int((ov == 0).sum())})"
+    if d4 is not None:
+        msg += "; D4 videos " + ", ".join(f"{overlap(p):.2f}" for p in d4["recs"])
+    console.print(msg)
+
     results: dict = {"n": len(ids), "load_before": load0, "rules": {}}
     d4_ref = d4_eval(d4, today, space) if d4 is not None else None
     lines = [f"narrated videos: {len(ids)} package summaries → their videos (load {os.getloadavg()[0]:.1f})", "",
              "| rule | R@1 | MRR@10 | R@1 A | R@1 B | speech-query R@1 | speech MRR@10 | D4 R@1 | D4 frame ranks "
-             "| D4 speech ranks | D4 speech-xling ranks | D4 ok |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| D4 speech ranks | D4 speech-xling ranks | D4 ok | D4 video queries worse / better |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def evaluate(rule: Rule) -> dict:
         dv = space.project(np.stack([rule(p) for p in recs]))
@@ -589,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
         row = [("" if c is None else f"{c:.3f}") for c in cells]
         row += [", ".join(map(str, e[k])) if k in e else "" for k in D4_KINDS]
         row.append(("yes" if d4_ok(e, d4_ref) else "no") if d4_ref is not None and "d4_r1" in e else "")
+        row.append(d4_moves(e, d4_ref) if d4_ref is not None and "d4_r1" in e else "")
         lines.append(f"| {name} | " + " | ".join(row) + " |")
 
     for name, rule in fixed.items():
@@ -606,6 +748,31 @@ def main(argv: list[str] | None = None) -> int:
             held["mrr"] += evals[best][f"test_mrr_{test}"] * len(splits[test]) / len(ids)
         add(f"{fam} (fit A→{chosen['A']}, fit B→{chosen['B']}; held-out)", held)
     print("\n".join(lines))
+
+    # Who gains from giving the screen more weight, and could a signal of the video tell them apart
+    # from D4's videos (whose spoken-sentence queries need the speech's share)?
+    def query_ranks(rule: Rule) -> np.ndarray:
+        return ranks(qv, space.project(np.stack([rule(p) for p in recs])), everyone, everyone)[0]
+
+    r_today, r_half = query_ranks(today), query_ranks(half_p)
+    signals = {"centred screen–speech cosine": np.asarray([agreement(p, centre) for p in recs]),
+               "transcript words on screen": ov,
+               "transcript tokens": tok["asr"].astype(float),
+               "Whisper exp(mean log-prob)": np.asarray([float(p["asr_prob"]) for p in recs])}
+    groups = {"found by channel_power=0.5, missed today": (r_half == 1) & (r_today > 1),
+              "found by both": (r_half == 1) & (r_today == 1),
+              "missed by both": (r_half > 1) & (r_today > 1),
+              "found today, missed by channel_power=0.5": (r_half > 1) & (r_today == 1)}
+    diag = ["", "| narrated videos (description query) | n | " + " | ".join(f"{k} (median)" for k in signals) + " |",
+            "|---|---|" + "---|" * len(signals)]
+    for g, m in groups.items():
+        diag.append(f"| {g} | {int(m.sum())} | " + " | ".join(f"{np.median(v[m]):.3f}" if m.any() else "" for v in signals.values()) + " |")
+    if d4 is not None:
+        d4sig = [[agreement(p, centre), overlap(p), float(p["tokens"][p["sources"] == "asr"].sum()), float(p["asr_prob"])]
+                 for p in d4["recs"]]
+        diag.append("| D4 videos (each) | 5 | " + " | ".join(", ".join(f"{row[k]:.2f}" for row in d4sig)
+                                                       for k in range(len(signals))) + " |")
+    print("\n".join(diag))
     console.print(f"splits A/B = sha1(name) parity ({len(splits['A'])}/{len(splits['B'])}); "
                   f"R@1 A/B = that half's queries against all videos; load {load0[0]:.1f} → {os.getloadavg()[0]:.1f}")
     if args.json:

@@ -61,11 +61,13 @@ class FusionConfig:
     channels: tuple[str, ...] = ("ocr", "asr")
     #: ``None`` (default): a video's pieces keep the weights its pipeline gave them (OCR and ASR equal,
     #: by characters). A number p: fusion sets each channel's share ∝ (its tokens) ** p instead — 0 =
-    #: equal shares, 1 = plain token weighting (a page on screen outweighs one spoken sentence ~15:1).
-    #: Measured on bench/narrated_videos.py and eval-dev D4 (docs/audio-video.md): p = 1 retrieves
-    #: narrated documents by their description best (R@1 0.72 vs 0.63 today), but puts spoken-sentence
-    #: queries out of the top 5 (D4 video-speech ranks 2,1,1 → 17,21,14); no p serves both, so the
-    #: default is unchanged and p is the caller's choice.
+    #: equal shares, 1 = plain token weighting (a page on screen outweighs one spoken sentence ~13:1).
+    #: Measured on bench/narrated_videos.py (100 videos, eval-dev D4 scored in the same run;
+    #: docs/audio-video.md, "Narrated documents"): p = 0.5 retrieves narrated documents by their
+    #: description best (R@1 0.740, held-out 0.740, vs 0.660 today and 0.720 for the join-then-embed
+    #: cascade; p = 1: 0.720) but costs spoken-sentence queries (the task's own: 0.980 → 0.800; D4
+    #: video-speech ranks 14,1,1 → 18,12,2, D4 R@1 0.756 → 0.732). No p, gate or blend measured serves
+    #: both, so the default is unchanged and p is the caller's choice.
     channel_power: float | None = None
 
     def weight_of(self, modality: str) -> float:
