@@ -281,6 +281,24 @@ def run_size(n: int, base: np.ndarray, queries: np.ndarray, texts: list[str], ar
                   f"{pct(lat, 50):.1f} ms ({load()})", flush=True)
         lance_mod.NPROBES, lance_mod.REFINE_FACTOR = keep
 
+    if args.profile_search:  # where Searcher.search spends its time, and what the record depth costs
+        import cProfile
+        import pstats
+
+        for depth in (10, 20, 40, 130):
+            lat = []
+            for q in qs:
+                t = time.perf_counter()
+                store.search(q, depth)
+                lat.append(time.perf_counter() - t)
+            print(f"[{n:,}]   store.search k={depth} p50 {pct(lat, 50):.1f} ms ({load()})", flush=True)
+        pr = cProfile.Profile()
+        pr.enable()
+        for q in qs:
+            searcher.search("", vector=q, mode="dense")
+        pr.disable()
+        pstats.Stats(pr, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+
     emb = Embedder()
     t = time.perf_counter()
     rep = Indexer(store, emb).run(folder, progress=False)
@@ -317,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="reuse stores an earlier --reuse run built in --workdir (implies --keep; the index build "
                          "time and today's scan are then measured on the already indexed store)")
     ap.add_argument("--sweep", action="store_true", help="also try other nprobes / refine factors")
+    ap.add_argument("--profile-search", action="store_true", help="also cProfile Searcher.search and time store depths")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     args.keep = args.keep or args.reuse
