@@ -78,7 +78,7 @@ def test_index_reindex_and_search_on_s3(s3, tmp_path, dummy_embedder):
     assert isinstance(store, LanceStore) and store.path is None and store.location == uri
     assert store.info() is None  # nothing there yet
     rep = Indexer(store, dummy_embedder).run(folder, progress=False)
-    assert (rep.indexed, rep.failed) == (3, 0)
+    assert rep.indexed == 3 and not rep.failed
     store.close()
 
     # a new store object (another process, another machine) reads the binding from the bucket
