@@ -56,15 +56,36 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def build(work: Path, n_chunks: int, vecs: np.ndarray, texts: list[str]) -> tuple[Path, Path, list[str]]:
+def record_ids(folder: Path, n_chunks: int) -> list[str]:
+    """The record ids :func:`build` writes, in vector order (recomputed for a reused store)."""
+    from omniembed.store.base import file_id_for
+
+    n_files = max(1, n_chunks // PER_FILE)
+    root = str(folder.resolve())
+    ids = []
+    for f in range(n_files):
+        fid = file_id_for(root, f"d{f // 1000:04d}/f{f:07d}.txt")
+        per = PER_FILE if f < n_files - 1 else n_chunks - PER_FILE * (n_files - 1)
+        ids.extend(f"{fid}:{c}" for c in range(per))
+        ids.append(f"{fid}:f")
+    return ids
+
+
+def build(work: Path, n_chunks: int, vecs: np.ndarray, texts: list[str], reuse: bool = False) -> tuple[Path, Path, list[str], bool]:
     """Write the folder of tiny files and the store whose records describe them; returns (store, folder,
-    record ids in vector order)."""
+    record ids in vector order, whether a store built by an earlier run was reused).
+
+    ``reuse``: keep a store an earlier ``--reuse`` run completed in the same work directory (the vectors
+    are deterministic, so the exact top-10 is recomputed from them); building 1 M records takes minutes."""
     import pyarrow as pa
 
     from omniembed.store.lance import LanceStore
 
     n_files = max(1, n_chunks // PER_FILE)
     folder, store_dir = work / "files", work / "store"
+    marker = work / "built.json"
+    if reuse and marker.is_file() and json.loads(marker.read_text("utf-8")).get("chunks") == n_chunks:
+        return store_dir, folder, record_ids(folder, n_chunks), True
     shutil.rmtree(work, ignore_errors=True)
     folder.mkdir(parents=True)
     root = str(folder.resolve())
@@ -127,7 +148,9 @@ def build(work: Path, n_chunks: int, vecs: np.ndarray, texts: list[str]) -> tupl
     store.table.optimize()  # compact the batches, as an index run's end does
     store.close()
     assert vi == total == len(ids)
-    return store_dir, folder, ids
+    assert ids == record_ids(folder, n_chunks)
+    marker.write_text(json.dumps({"chunks": n_chunks, "records": total}), "utf-8")
+    return store_dir, folder, ids, False
 
 
 def legacy_search(table, qv: np.ndarray) -> None:
@@ -164,22 +187,30 @@ def run_size(n: int, base: np.ndarray, queries: np.ndarray, texts: list[str], ar
     n_files = max(1, n // PER_FILE)
     vecs = extend(base, n + n_files)
     t0 = time.perf_counter()
-    store_dir, folder, ids_in_order = build(work, n, vecs, texts)
+    store_dir, folder, ids_in_order, reused = build(work, n, vecs, texts, reuse=args.reuse)
     total = len(ids_in_order)
     res["records"] = total
-    print(f"[{n:,}] wrote {total:,} records ({n_files:,} files) in {time.perf_counter() - t0:.1f}s ({load()})", flush=True)
+    res["reused_store"] = reused
+    print(f"[{n:,}] {'reused' if reused else 'wrote'} {total:,} records ({n_files:,} files) in "
+          f"{time.perf_counter() - t0:.1f}s ({load()})", flush=True)
 
     store = LanceStore(store_dir)
     table = store.table
     nq_legacy = args.legacy_queries if n >= 500_000 else min(len(queries), 3 * args.legacy_queries)
-    legacy_search(table, queries[0])  # warm
-    lat = []
-    for q in queries[:nq_legacy]:
-        t = time.perf_counter()
-        legacy_search(table, q)
-        lat.append(time.perf_counter() - t)
-    res["legacy_p50_ms"] = pct(lat, 50)
-    print(f"[{n:,}] today's scan (2 prefiltered scans, {nq_legacy} queries): p50 {res['legacy_p50_ms']:.0f} ms ({load()})", flush=True)
+
+    def time_legacy() -> float:
+        legacy_search(table, queries[0])  # warm
+        lat = []
+        for q in queries[:nq_legacy]:
+            t = time.perf_counter()
+            legacy_search(table, q)
+            lat.append(time.perf_counter() - t)
+        return pct(lat, 50)
+
+    res["legacy_p50_ms"] = time_legacy()
+    where = "on the indexed store built by an earlier run" if reused else "before any index"
+    print(f"[{n:,}] today's scan (2 prefiltered scans, {nq_legacy} queries, {where}): p50 "
+          f"{res['legacy_p50_ms']:.0f} ms ({load()})", flush=True)
 
     qs = queries[: args.queries]
     t = time.perf_counter()
@@ -197,8 +228,19 @@ def run_size(n: int, base: np.ndarray, queries: np.ndarray, texts: list[str], ar
         store.build_ann(args.index_type)
         built = ["scalar+fts", f"vector:{args.index_type}"]
     res["index_build_s"] = time.perf_counter() - t
+    marker = work / "built.json"
+    if reused:
+        res["index_build_s"] = json.loads(marker.read_text("utf-8")).get("index_build_s")
+        built = [f"nothing (indexes of the run that built the store, {res['index_build_s'] or 0:.1f}s then)"]
+    else:
+        marker.write_text(json.dumps({**json.loads(marker.read_text("utf-8")), "index_build_s": res["index_build_s"],
+                                      "load": load()}), "utf-8")
     res["disk_mb"] = du(store_dir) / 1e6
-    print(f"[{n:,}] built {', '.join(built)} in {res['index_build_s']:.1f}s; store on disk {res['disk_mb']:.0f} MB ({load()})", flush=True)
+    print(f"[{n:,}] built {', '.join(built) or 'nothing'} in {time.perf_counter() - t:.1f}s; store on disk "
+          f"{res['disk_mb']:.0f} MB ({load()})", flush=True)
+    if not reused:  # the reused runs time today's scan on the indexed store: show how the two compare
+        res["legacy_indexed_p50_ms"] = time_legacy()
+        print(f"[{n:,}] today's scan on the indexed store: p50 {res['legacy_indexed_p50_ms']:.0f} ms ({load()})", flush=True)
 
     searcher = Searcher(store, embedder=Embedder())
     recalls, lat_store, lat_search, lat_hybrid = [], [], [], []
@@ -239,6 +281,24 @@ def run_size(n: int, base: np.ndarray, queries: np.ndarray, texts: list[str], ar
                   f"{pct(lat, 50):.1f} ms ({load()})", flush=True)
         lance_mod.NPROBES, lance_mod.REFINE_FACTOR = keep
 
+    if args.profile_search:  # where Searcher.search spends its time, and what the record depth costs
+        import cProfile
+        import pstats
+
+        for depth in (10, 20, 40, 130):
+            lat = []
+            for q in qs:
+                t = time.perf_counter()
+                store.search(q, depth)
+                lat.append(time.perf_counter() - t)
+            print(f"[{n:,}]   store.search k={depth} p50 {pct(lat, 50):.1f} ms ({load()})", flush=True)
+        pr = cProfile.Profile()
+        pr.enable()
+        for q in qs:
+            searcher.search("", vector=q, mode="dense")
+        pr.disable()
+        pstats.Stats(pr, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+
     emb = Embedder()
     t = time.perf_counter()
     rep = Indexer(store, emb).run(folder, progress=False)
@@ -271,9 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cli", action="store_true", help="also time `omniembed search` processes (RSS)")
     ap.add_argument("--workdir", default=str(ROOT / ".omniembed" / "bench-scale"))
     ap.add_argument("--keep", action="store_true", help="keep the stores")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse stores an earlier --reuse run built in --workdir (implies --keep; the index build "
+                         "time and today's scan are then measured on the already indexed store)")
     ap.add_argument("--sweep", action="store_true", help="also try other nprobes / refine factors")
+    ap.add_argument("--profile-search", action="store_true", help="also cProfile Searcher.search and time store depths")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    args.keep = args.keep or args.reuse
 
     from .scale_data import real_vectors
 

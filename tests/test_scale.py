@@ -143,6 +143,46 @@ def test_hybrid_tie_goes_to_the_dense_ranking(tmp_path, embedder):
     store.close()
 
 
+@pytest.mark.parametrize("backend", ["lancedb", "qdrant"])
+def test_single_list_search_goes_deeper_until_it_holds_k_files(tmp_path, embedder, backend):
+    """Dense and keyword search ask the store for max(2k, 20) records first and more only when those
+    hold fewer than k files. Here one file's 40 chunks are the 40 records nearest the query (and hold the
+    query's word 40 times more), so the first ask holds one file: the search must go deeper, and its
+    files and their order must equal the exact ranking (best record per file, by numpy)."""
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal(DIMS).astype(np.float32)
+    q /= np.linalg.norm(q)
+    store = open_store(tmp_path / "store", backend=backend)
+    store.bind("omniembed-lite-1", DIMS)
+    vecs: dict[str, np.ndarray] = {}
+    noise = rng.standard_normal((40, DIMS)).astype(np.float32) / np.sqrt(DIMS)
+    big = q + 0.2 * noise
+    big /= np.linalg.norm(big, axis=1, keepdims=True)
+    recs = _file_records("big", big, ["tern tern tern tern"] * 40)
+    store.replace_file("big", recs)
+    vecs.update({r.id: r.vector for r in recs})
+    for f in range(12):  # 12 small files, each a little further from the query than the one before
+        v = q * (0.8 - 0.03 * f) + rng.standard_normal((2, DIMS)).astype(np.float32) / np.sqrt(DIMS)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        recs = _file_records(f"s{f:02d}", v, [f"tern and {f}", f"other {f}"])
+        store.replace_file(f"s{f:02d}", recs)
+        vecs.update({r.id: r.vector for r in recs})
+    store.optimize()
+    ids = list(vecs)
+    sims = np.stack([vecs[i] for i in ids]) @ q
+    best: dict[str, float] = {}
+    for i in np.argsort(-sims):
+        best.setdefault(ids[i].split(":")[0], float(sims[i]))
+    s = Searcher(store, embedder=embedder)
+    got = s.search("tern", k=8, mode="dense", vector=q)
+    assert [h.file_id for h in got] == list(best)[:8]
+    assert [h.score for h in got] == pytest.approx([best[h.file_id] for h in got], abs=1e-4)
+    kw = s.search("tern", k=8, mode="keyword")
+    assert kw[0].file_id == "big" and len(kw) == 8 and len({h.file_id for h in kw}) == 8
+    assert len(s.search("tern", k=5, mode="dense", vector=q, chunks=True)) == 5
+    store.close()
+
+
 NOTES = {
     "incident-disk.md": "# Incident 2025-03-02\n\nThe nightly backup failed with ENOSPC on the archive volume. "
                         "We moved old snapshots to cold storage and the job ran again.",

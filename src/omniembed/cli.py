@@ -444,7 +444,8 @@ def serve(
 
 
 # --- index · search · cluster · demo (the main job: a folder of mixed media, searchable) -----------
-_STORE_HELP = "Store: a folder (LanceDB), qdrant:FOLDER (Qdrant local) or http://host:6333[#collection]."
+_STORE_HELP = ("Store: a folder (LanceDB), s3://bucket/prefix (LanceDB on object storage), qdrant:FOLDER (Qdrant "
+               "local) or http://host:6333[#collection].")
 
 
 def _print_hits(hits, title: str) -> None:

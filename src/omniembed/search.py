@@ -190,15 +190,31 @@ class Searcher:
             raise InvalidInput("keyword search needs a text query; search by media with --mode dense")
         if mode == "hybrid" and not (text and self.store.keyword_search):
             mode = "dense"  # a media query, or a store without a full-text index (Qdrant)
-        n = max(k * 10, 50) + max(k * 3, 30)  # as many records as the two former scans (chunks + files)
         level = "chunk" if chunks else None
         dense: list[StoreHit] = []
         keyword: list[StoreHit] = []
-        if mode != "keyword":
+        if mode == "hybrid":
+            # the fusion ranks files by their places in BOTH lists, so each list goes as deep as it did
+            # when the default was measured on D4 and the keyword set (docs/search.md)
+            n = _HYBRID_DEPTH(k)
             qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
             dense = self.store.search(qv, n, level=level, modalities=mods)
-        if mode != "dense":
             keyword = self.store.search_text(text or "", n, level=level, modalities=mods)
+        else:
+            # one list: its first k files are the same whatever its depth, so ask for few records and
+            # more only when they hold fewer than k files (at 1 M records, 130 records cost 2x the time of 20)
+            def fetch(n: int) -> list[StoreHit]:
+                if mode == "keyword":
+                    return self.store.search_text(text or "", n, level=level, modalities=mods)
+                return self.store.search(qv, n, level=level, modalities=mods)
+
+            if mode == "dense":
+                qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
+            got = _fill(fetch, k, files=not chunks)
+            if mode == "dense":
+                dense = got
+            else:
+                keyword = got
         if chunks:
             if mode == "hybrid":
                 ranked = rrf([[h.record.id for h in dense], [h.record.id for h in keyword]], weights)
@@ -249,6 +265,38 @@ class Searcher:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _HYBRID_DEPTH(k: int) -> int:
+    """Records per list in hybrid mode: as many as the two former scans returned (chunks + files)."""
+    return max(k * 10, 50) + max(k * 3, 30)
+
+
+#: First depth of a single-list search, in records per result wanted (then x4 while too few files).
+FIRST_DEPTH = 2
+MIN_DEPTH = 20
+
+
+def _fill(fetch, k: int, *, files: bool) -> list[StoreHit]:
+    """The shortest prefix of a ranked record list that holds the best ``k`` files (``files``) or ``k``
+    records: ``fetch(n)`` returns the best ``n`` records; asked for ``max(2k, 20)`` first, then four
+    times more until the prefix holds ``k`` files and ends below the ``k``-th file's score (a file not
+    fetched cannot tie with it), or the list ends. The first ``k`` files of a ranked list do not depend
+    on how far it goes, so the result equals that of one deep query."""
+    n = k if not files else max(FIRST_DEPTH * k, MIN_DEPTH)
+    while True:
+        hits = fetch(n)
+        if not files or len(hits) < n:
+            return hits
+        seen: set[str] = set()
+        for h in hits:
+            if h.record.file_id not in seen:
+                seen.add(h.record.file_id)
+                if len(seen) == k:
+                    if hits[-1].score < h.score:
+                        return hits
+                    break
+        n *= 4
 
 
 def _per_file(hits: Sequence[StoreHit]) -> dict[str, tuple[float, StoreHit | None, StoreHit | None]]:

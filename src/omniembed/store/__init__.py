@@ -4,6 +4,7 @@
 >>> store = open_store(".omniembed/store")              # LanceDB directory
 >>> store = open_store("qdrant:.omniembed/qdrant")      # Qdrant local mode
 >>> store = open_store("http://localhost:6333#media")   # Qdrant server, collection "media"
+>>> store = open_store("s3://bucket/omniembed")         # LanceDB on object storage (S3, GCS, Azure)
 
 Every store records the profile id and vector size it was created for and raises
 :class:`omniembed.errors.ProfileMismatch` rather than mix vectors of another profile or size.
@@ -47,7 +48,9 @@ def open_store(spec: str | os.PathLike[str] | None = None, *, backend: str | Non
 
     ``spec`` is a directory (LanceDB unless it already holds a Qdrant local store, or ``backend``
     says ``qdrant``), ``lancedb:DIR``, ``qdrant:DIR`` (Qdrant local mode) or a Qdrant server URL
-    ``http(s)://host:port[#collection]``. ``None`` means :func:`default_store_path`.
+    ``http(s)://host:port[#collection]``, or an object-storage URI for LanceDB (``s3://bucket/prefix``,
+    ``gs://``, ``az://``; credentials and endpoint from the environment LanceDB reads: ``AWS_*``,
+    ``GOOGLE_*``, ``AZURE_*``). ``None`` means :func:`default_store_path`.
     """
     spec = str(spec) if spec is not None else default_store_path()
     if backend is not None and backend not in BACKENDS:
@@ -61,6 +64,14 @@ def open_store(spec: str | os.PathLike[str] | None = None, *, backend: str | Non
         if spec.startswith(prefix + ":"):
             backend, spec = prefix, spec[len(prefix) + 1 :]
             break
+    from .lance import is_object_uri
+
+    if is_object_uri(spec):
+        if backend == "qdrant":
+            raise InvalidInput(f"a Qdrant store is a directory or an http(s):// server URL, not {spec}")
+        from .lance import LanceStore
+
+        return LanceStore(spec)
     path = Path(spec).expanduser()
     if backend is None:
         backend = "qdrant" if _looks_like_qdrant_dir(path) else "lancedb"

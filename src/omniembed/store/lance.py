@@ -40,7 +40,7 @@ from ..errors import InvalidInput, MissingDependency
 from ._lancedb_import import import_lancedb, prefetch_lancedb
 from .base import FileEntry, Record, Store, StoreHit
 
-__all__ = ["LanceStore"]
+__all__ = ["LanceStore", "is_object_uri", "OBJECT_SCHEMES"]
 
 _TABLE = "records"
 #: Build the vector index once the table holds this many records (see docs/search.md: below it an exact
@@ -54,6 +54,15 @@ ANN_INDEX = "IVF_SQ"
 _ANN_FLOOR = 256  # fewer rows cannot train the quantizer; an exact scan is instant there anyway
 _SCALAR = {"file_id": "BTREE", "level": "BITMAP", "modality": "BITMAP"}
 _META = "store.json"
+_META_KEY = b"omniembed"  # the schema metadata key of the binding on object storage
+#: URI schemes LanceDB opens on object storage (credentials and endpoint from the usual environment
+#: variables, e.g. AWS_ACCESS_KEY_ID, AWS_ENDPOINT, AWS_ALLOW_HTTP; or ``storage_options``)
+OBJECT_SCHEMES = ("s3://", "s3+ddb://", "gs://", "az://", "abfss://")
+
+
+def is_object_uri(spec: str) -> bool:
+    """Whether a store spec names object storage rather than a local directory."""
+    return spec.startswith(OBJECT_SCHEMES)
 _SAFE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -116,18 +125,24 @@ class LanceStore(Store):
     backend = "lancedb"
     keyword_search = True
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], *, storage_options: dict[str, str] | None = None):
         # only whether LanceDB is installed: importing it costs seconds (see _lancedb_import.py), and
         # reading the store's binding (profile, size) from store.json needs none of it
         if importlib.util.find_spec("lancedb") is None:
             raise MissingDependency("the LanceDB store needs: pip install 'omniembed[store]'")
-        self.path = Path(path).expanduser().resolve()
+        spec = str(path)
+        #: an object-storage URI (``s3://bucket/prefix``, ``gs://…``, ``az://…``), else None
+        self.uri: str | None = spec.rstrip("/") if is_object_uri(spec) else None
+        #: the local directory (None for object storage: no local lock, no ``store.json`` file)
+        self.path: Path | None = None if self.uri else Path(path).expanduser().resolve()
+        self.storage_options = dict(storage_options or {})
         self._db = None
         self._table = None
+        self._binding: tuple[str, int] | None = None
 
     @property
     def location(self) -> str:
-        return str(self.path)
+        return self.uri or str(self.path)
 
     def prefetch(self) -> None:
         """Import LanceDB in a background thread (see :func:`prefetch_lancedb`) unless it is loaded."""
@@ -136,7 +151,9 @@ class LanceStore(Store):
 
     # --- binding --------------------------------------------------------------------------------
     def _read_binding(self) -> tuple[str, int] | None:
-        meta = self.path / _META
+        if self.uri:
+            return self._read_remote_binding()
+        meta = self.path / _META  # type: ignore[operator]
         if not meta.is_file():
             return None
         data = json.loads(meta.read_text("utf-8"))
@@ -144,17 +161,37 @@ class LanceStore(Store):
             raise InvalidInput(f"{self.path} is a {data.get('backend')} store, not a LanceDB store")
         return str(data["profile"]), int(data["dims"])
 
+    def _read_remote_binding(self) -> tuple[str, int] | None:
+        """On object storage the binding is the table's schema metadata: it appears with the table in
+        one commit (no second object to keep in step), and is read once per store object."""
+        if self._binding is None:
+            db = self._connect()
+            if _TABLE not in db.list_tables().tables:
+                return None
+            self._table = db.open_table(_TABLE)
+            raw = (self._table.schema.metadata or {}).get(_META_KEY)
+            if raw is None:
+                raise InvalidInput(f"{self.uri} holds a '{_TABLE}' table that omniembed did not create")
+            data = json.loads(raw)
+            self._binding = (str(data["profile"]), int(data["dims"]))
+        return self._binding
+
     def _create(self, profile: str, dims: int) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        meta = json.dumps({"backend": self.backend, "profile": profile, "dims": int(dims), "format": 1}, indent=1)
+        if self.uri:
+            db = self._connect()
+            if _TABLE not in db.list_tables().tables:
+                db.create_table(_TABLE, schema=_schema(dims).with_metadata({_META_KEY: meta}))
+            self._table = None
+            self._binding = None
+            return
+        self.path.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
         db = self._connect()
         if _TABLE not in db.list_tables().tables:
             db.create_table(_TABLE, schema=_schema(dims))
-        tmp = self.path / (_META + ".tmp")
-        tmp.write_text(
-            json.dumps({"backend": self.backend, "profile": profile, "dims": int(dims), "format": 1}, indent=1),
-            "utf-8",
-        )
-        os.replace(tmp, self.path / _META)  # the binding appears atomically, after the table exists
+        tmp = self.path / (_META + ".tmp")  # type: ignore[operator]
+        tmp.write_text(meta, "utf-8")
+        os.replace(tmp, self.path / _META)  # type: ignore[operator]  # the binding appears atomically, after the table exists
         self._table = None
 
     def _connect(self):
@@ -163,15 +200,17 @@ class LanceStore(Store):
 
             # read_consistency_interval=0: every read sees the latest commit, so a search page served
             # while an indexer runs shows new files without a restart.
-            self._db = lancedb.connect(str(self.path), read_consistency_interval=timedelta(0))
+            kw = {"storage_options": self.storage_options} if self.storage_options else {}
+            self._db = lancedb.connect(self.location, read_consistency_interval=timedelta(0), **kw)
         return self._db
 
     @property
     def table(self):
         if self._table is None:
             if self._read_binding() is None:
-                raise InvalidInput(f"the store at {self.path} is empty; run `omniembed index DIR` first")
-            self._table = self._connect().open_table(_TABLE)
+                raise InvalidInput(f"the store at {self.location} is empty; run `omniembed index DIR` first")
+            if self._table is None:  # (reading a remote binding opened it already)
+                self._table = self._connect().open_table(_TABLE)
         return self._table
 
     # --- writes ---------------------------------------------------------------------------------
@@ -413,3 +452,4 @@ class LanceStore(Store):
     def close(self) -> None:
         self._table = None
         self._db = None
+        self._binding = None
