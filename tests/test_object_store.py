@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +25,9 @@ from omniembed.search import Searcher
 from omniembed.store import open_store
 from omniembed.store.lance import LanceStore
 
-MOTO = shutil.which("moto_server")
+# the venv's own (dev extra `moto[server]`), else one on PATH
+_VENV_MOTO = Path(sys.executable).with_name("moto_server")
+MOTO = str(_VENV_MOTO) if _VENV_MOTO.exists() else shutil.which("moto_server")
 pytestmark = pytest.mark.skipif(MOTO is None, reason="no S3 server here (moto_server not installed)")
 
 NOTES = {
