@@ -11,7 +11,7 @@ from PIL import Image
 
 from media_factory import text_image
 from omniembed.encoders.ocr import Ocr
-from omniembed.encoders.ocr_triage import DET_LINE_PX, analyse, det_scale
+from omniembed.encoders.ocr_triage import DET_LINE_PX, MIN_DET_SCALE, analyse, det_scale
 from omniembed.media.pdf import OCR_DPI, open_pdf, render_for_ocr
 from omniembed.media.source import Limits, MediaSource
 
@@ -103,10 +103,10 @@ def test_small_print_keeps_full_resolution(tmp_path, readers):
 def test_detection_scale_follows_the_text_size():
     big = analyse(np.asarray(text_image(["Large headline text", "Second line here", "Third"], size=(1600, 900),
                                         font_size=90)))
-    small = analyse(np.asarray(text_image(["small print"] * 12, size=(1600, 900), font_size=16)))
+    small = analyse(np.asarray(text_image(["small print"] * 12, size=(1600, 900), font_size=11)))
     assert big.line_px and small.line_px and big.line_px > 3 * small.line_px
-    assert det_scale(big) < 0.35 * 1.01 + DET_LINE_PX / big.line_px
-    assert det_scale(big) < 0.5 and det_scale(small) == 1.0
+    assert det_scale(big) == max(MIN_DET_SCALE, DET_LINE_PX / big.line_px) < 1.0
+    assert det_scale(small) == 1.0
 
 
 def test_triaged_reading_matches_the_plain_one_on_a_slide(readers):

@@ -6,7 +6,7 @@ runs, a page or frame gets a look that costs a few milliseconds on a ≤ 600 px 
 * **Blank?** A picture with no ink (a single colour, a smooth gradient, a few specks) has nothing to read
   and is not OCR'd at all (:func:`analyse` → ``blank``).
 * **How big is the text?** Rows holding ink form bands, one per line of text; the median band height
-  is the line height in pixels (:func:`analyse` → ``line_px``). Detection (the DB network, whose cost
+  (≈ the capital height) is the line height in pixels (:func:`analyse` → ``line_px``). Detection (the DB network, whose cost
   grows with the pixel count) then runs at the size where a line is :data:`DET_LINE_PX` pixels tall
   rather than at the full size; recognition still crops every line from the full-resolution picture,
   so what it reads is unchanged. PDF pages without a text layer are *rendered* at the resolution where
@@ -23,15 +23,16 @@ import numpy as np
 
 __all__ = ["Layout", "analyse", "det_scale", "render_dpi", "DET_LINE_PX", "REC_LINE_PX"]
 
-#: Line height (pixels, top of ascenders to bottom of descenders) detection works at. PP-OCR's DB
-#: detector finds lines of 10 px and more; 16 leaves a margin for small print beside larger text.
-DET_LINE_PX = 16.0
+#: Height of a line's ink band (≈ the capital height; what :func:`analyse` measures) detection works
+#: at. PaddleOCR's own default (a page's longest side at 960 px) puts 10-pt print at ~8 px; 10 keeps
+#: a margin (the dev set's 150-dpi man pages measure 14 px and are detected at 0.71×).
+DET_LINE_PX = 10.0
 #: Line height recognition crops should have: the recogniser reads 48-px-high line images, and
 #: crops from lines of ≥ 24 px lose nothing when scaled to it (the dev set's 150-dpi pages: ~22 px).
 REC_LINE_PX = 30.0
 #: Never shrink detection's input by more than this: lines the band estimate missed (small print in a
 #: footer beside large body text) must stay detectable.
-MIN_DET_SCALE = 0.35
+MIN_DET_SCALE = 0.5
 _THUMB_SIDE = 600  # the longest side of the thumbnail the look is taken on
 _INK_DELTA = 60  # grey levels between ink and the page's background
 _BLANK_INK = 0.00005  # below this share of ink pixels a picture is blank (one page number: 0.00002)
