@@ -69,10 +69,12 @@ def _pages(n_images: int | None, n_pdfs: int | None):
     return items
 
 
-def _one(kind: str, path: Path, index: int, ocr, triage: bool) -> str:
-    """Decode or render one page and OCR it the way the pipeline does; returns the text."""
+def _one(kind: str, path: Path, index: int, ocr, triage: bool, evidence: dict | None = None) -> str:
+    """Decode or render one page and OCR it the way the pipeline does; returns the text. Page images
+    go through ``media.image.extract`` itself (its Evidence is kept in ``evidence`` for R@1)."""
+    from omniembed.evidence import MediaContext
     from omniembed.encoders.ocr import OCR_MAX_SIDE
-    from omniembed.media.image import load_image
+    from omniembed.media.image import extract as image_extract
     from omniembed.media.pdf import OCR_DPI, open_pdf, render_for_ocr, render_page
     from omniembed.media.source import Limits, MediaSource
 
@@ -81,7 +83,12 @@ def _one(kind: str, path: Path, index: int, ocr, triage: bool) -> str:
     limits = Limits()
     src = MediaSource.from_path(path, None, limits)
     if kind == "image":
-        img = load_image(src, limits, max_side=OCR_MAX_SIDE)
+        ctx = MediaContext(limits)
+        ctx.ocr = lambda: ocr  # type: ignore[method-assign]  # this mode's reader
+        ev = image_extract(src, ctx)
+        if evidence is not None:
+            evidence[path.name] = ev
+        return "\n".join(seg.text for seg in ev.segments if seg.source == "ocr")
     else:
         pdf = open_pdf(src)
         page = pdf[index]
@@ -117,12 +124,13 @@ def speed(args) -> int:
     times = {m: collections.defaultdict(float) for m in modes}
     counts: collections.Counter = collections.Counter()
     texts: dict[str, list[str]] = {m: [] for m in modes}
+    evidence: dict[str, dict] = {m: {} for m in modes}
     for k, (kind, path, index, cid) in enumerate(items):
         names = list(modes)
         order = names if k % 2 == 0 else names[::-1]
         for m in order:
             t0 = time.perf_counter()
-            text = _one(kind, path, index, modes[m], m != "before")
+            text = _one(kind, path, index, modes[m], m != "before", evidence[m])
             times[m][kind] += time.perf_counter() - t0
             texts[m].append(text)
         counts[kind] += 1
@@ -134,9 +142,50 @@ def speed(args) -> int:
     for after in [m for m in modes if m != "before"]:
         print(f"\n== before vs {after} (squeeze {modes[after].rec_squeeze:g})")
         result[after] = _table(items, times, texts, queries, counts, after)
+    if args.r1:
+        try:
+            result["d2-img R@1"] = _r1(evidence)
+        except Exception as exc:  # the speed figures above stand on their own
+            print(f"R@1 failed: {exc!r}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0
+
+
+def _r1(evidence: dict[str, dict]) -> dict:
+    """d2-img R@1 / MRR@10 of each mode from the Evidence its timed run produced: the eval-dev runner's
+    own ``OmniembedAdapter``, ``embed_all`` and ``evaluate``, with extraction answered from that
+    Evidence (the rest — chunking, e5, pooling — runs for real). Restricted to the pages timed."""
+    import importlib.util
+
+    import omniembed.engine as engine_mod
+
+    spec = importlib.util.spec_from_file_location("evaldev_run", EVAL / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)  # type: ignore[union-attr]
+    task = run.load_task("d2-img")
+    some = next(iter(evidence.values()))
+    keep = [i for i, it in enumerate(task["items"]) if Path(it).name in some]
+    ids = {task["corpus"][i]["id"] for i in keep}
+    task["corpus"] = [task["corpus"][i] for i in keep]
+    task["items"] = [task["items"][i] for i in keep]
+    task["queries"] = [q for q in task["queries"] if set(q["relevant"]) <= ids]
+    adapter = run.OmniembedAdapter()
+    real = engine_mod.extract_many
+    Q = run.embed_all(adapter, [q["text"] for q in task["queries"]], "query", None, 16, "d2-img queries")
+    out = {}
+    print(f"\nd2-img retrieval from each mode's own Evidence ({len(task['queries'])} queries, "
+          f"{len(task['items'])} pages):")
+    try:
+        for mode, evs in evidence.items():
+            engine_mod.extract_many = lambda srcs, ctx, evs=evs: [evs[Path(s.path).name] for s in srcs]
+            D = run.embed_all(adapter, task["items"], "document", None, 16, f"d2-img {mode}")
+            m, _, _ = run.evaluate(task, Q, D)
+            out[mode] = m
+            print(f"  {mode:<12} R@1 {m['R@1']:.3f}  MRR@10 {m['MRR@10']:.3f}")
+    finally:
+        engine_mod.extract_many = real
+    return out
 
 
 def _table(items, times, texts, queries, counts, after):
@@ -231,6 +280,7 @@ def main(argv=None) -> int:
     s.add_argument("--squeeze", type=lambda v: [float(x) for x in v.split(",")],
                    help="also time triaged readers with these recognition squeezes, e.g. 0.75,1")
     s.add_argument("--json")
+    s.add_argument("--r1", action="store_true", help="also score d2-img retrieval from each mode's Evidence")
     q = sub.add_parser("quality")
     q.add_argument("--tasks", default="d2-img,d2-pdf")
     q.add_argument("--json")
