@@ -128,15 +128,17 @@ def speed(args) -> int:
     for k, (kind, path, index, cid) in enumerate(items):
         names = list(modes)
         order = names if k % 2 == 0 else names[::-1]
+        took = {}
         for m in order:
             t0 = time.perf_counter()
             text = _one(kind, path, index, modes[m], m != "before", evidence[m])
-            times[m][kind] += time.perf_counter() - t0
+            took[m] = time.perf_counter() - t0
+            times[m][kind] += took[m]
             texts[m].append(text)
         counts[kind] += 1
         if args.verbose:
-            print(f"  {kind} {path.name} p{index + 1}: before {len(texts['before'][-1])} chars, "
-                  f"after {len(texts['after'][-1])} chars", flush=True)
+            print(f"  {kind} {path.name} p{index + 1}: " + ", ".join(
+                f"{m} {took[m]:.2f} s {len(texts[m][-1])} chars" for m in names), flush=True)
     print(f"load average at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     result = {}
     for after in [m for m in modes if m != "before"]:

@@ -69,7 +69,7 @@ def test_blank_and_near_blank_pictures(readers):
     speck[500:503, 400:403] = 0  # a speck of dust
     assert analyse(speck).blank
     gradient = np.repeat(np.linspace(30, 220, 800, dtype=np.uint8)[None, :, None], 1000, 0).repeat(3, 2)
-    assert analyse(gradient).blank is False or fast.read(gradient).text == ""
+    assert fast.read(gradient).text == ""  # not blank by the ink rule, but OCR finds nothing in it
     word = np.asarray(text_image(["Exit"], size=(1000, 800), font_size=40))  # one short word is not blank
     assert not analyse(word).blank
     assert "Exit" in fast.read(word).text

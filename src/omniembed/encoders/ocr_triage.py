@@ -73,7 +73,8 @@ def analyse(image: np.ndarray) -> Layout:
     share = float(ink.mean())
     if share < _BLANK_INK:
         return Layout(True, None, share)
-    return Layout(False, _line_height(ink) * vstep if share < 0.5 else None, share)
+    line = _line_height(ink) if share < 0.5 else None
+    return Layout(False, None if line is None else line * vstep, share)
 
 
 def _line_height(ink: np.ndarray) -> float | None:
