@@ -34,7 +34,8 @@ REC_LINE_PX = 30.0
 #: footer beside large body text) must stay detectable.
 MIN_DET_SCALE = 0.5
 _THUMB_SIDE = 600  # the longest side of the thumbnail the look is taken on
-_INK_DELTA = 60  # grey levels between ink and the page's background
+_INK_DELTA = 60  # grey levels between ink and the page's background (line bands)
+_BLANK_DELTA = 32  # ... for the blank test: faint pencil or a pale scan is not blank
 _BLANK_INK = 0.00005  # below this share of ink pixels a picture is blank (one page number: 0.00002)
 _MIN_BANDS = 3  # fewer bands than this: no estimate (a photo, a logo)
 
@@ -69,10 +70,11 @@ def analyse(image: np.ndarray) -> Layout:
     g = _grey(a[::vstep, ::step])
     counts = np.bincount(np.clip(g, 0, 255).ravel(), minlength=256)
     background = int(np.searchsorted(np.cumsum(counts), g.size / 2))  # the median grey level
-    ink = np.abs(g - background) > _INK_DELTA
+    dev = np.abs(g - background)
+    if float((dev > _BLANK_DELTA).mean()) < _BLANK_INK:  # faint marks count here: only paper is blank
+        return Layout(True, None, float((dev > _INK_DELTA).mean()))
+    ink = dev > _INK_DELTA
     share = float(ink.mean())
-    if share < _BLANK_INK:
-        return Layout(True, None, share)
     line = _line_height(ink) if share < 0.5 else None
     return Layout(False, None if line is None else line * vstep, share)
 
