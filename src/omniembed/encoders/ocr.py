@@ -16,6 +16,13 @@ How the language is chosen (``ocr`` / ``ocr_languages`` on :class:`omniembed.Emb
   (a sign of a script it does not know) and Tesseract is installed, Tesseract runs with
   ``ocr_languages`` (default: every installed pack among eng, deu, fra, spa, ita, por, rus, jpn, chi_sim)
   and the more confident reading wins.
+
+Triage (``encoders.ocr_triage``, on by default; ``triage=False`` or ``OMNIEMBED_OCR_TRIAGE=0`` for the
+plain RapidOCR call): a blank picture is not read at all; detection runs at the size where a line of
+text is ~16 px tall, recognition reads crops from the full-resolution picture; the angle classifier
+runs on a sample of lines and only goes over every line when the sample says the page is upside
+down; lines are recognised in larger batches, squeezed horizontally (:data:`REC_SQUEEZE`). Measured
+on the dev set's page images and scanned-PDF pages in ``bench/bench_ocr.py`` (docs/engine.md).
 """
 
 from __future__ import annotations
@@ -29,12 +36,26 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["OcrResult", "Ocr", "get_ocr", "tesseract_languages", "OCR_MAX_SIDE"]
+from .ocr_triage import Layout, analyse, det_scale
+
+__all__ = ["OcrResult", "Ocr", "get_ocr", "tesseract_languages", "OCR_MAX_SIDE", "REC_SQUEEZE", "REC_BATCH"]
 
 #: The longest side OCR reads. RapidOCR shrinks every input to this size before detection (its
 #: ``Global.max_side_len``), so images are decoded no larger (``media.image.load_image(max_side=)``):
 #: decoding an 8900×8900 picture in full and handing it over cost ~1.2 GiB more for the same text.
 OCR_MAX_SIDE = 2000
+
+#: Recognition reads each line crop scaled to 48 px high and squeezed to this share of its width: its
+#: cost grows with the width. Measured on 22 dev-set pages (bench/bench_ocr.py): 0.75 keeps 97.5 % of
+#: the words and every page's query line; 0.6 was faster (1.58× vs 1.28× the plain call) but kept
+#: only 89.5 % of the words and lost the query line on 5 of 19 pages.
+REC_SQUEEZE = 0.75
+#: Lines recognised per network call (RapidOCR's default is 6); lines are sorted by width first, so a
+#: larger batch pads little and pays the per-call overhead less often.
+REC_BATCH = 16
+#: The angle classifier looks at this many lines first; only if most of them are upside down does it
+#: run on every line (RapidOCR runs it on every line of every page).
+CLS_SAMPLE = 6
 
 _DEFAULT_TESS = ("eng", "deu", "fra", "spa", "ita", "por", "rus", "jpn", "chi_sim")
 
@@ -63,7 +84,7 @@ def tesseract_languages() -> tuple[str, ...]:
 class Ocr:
     """Reads the text in an RGB image (numpy array HxWx3, uint8)."""
 
-    def __init__(self, engine: str | None = None, languages: str | None = None):
+    def __init__(self, engine: str | None = None, languages: str | None = None, triage: bool | None = None):
         self.engine = (engine or os.environ.get("OMNIEMBED_OCR") or "auto").lower()
         if self.engine not in ("auto", "rapidocr", "tesseract"):
             raise ValueError(f"ocr engine must be auto, rapidocr or tesseract, not {self.engine!r}")
@@ -75,6 +96,10 @@ class Ocr:
         self._rapid = None
         self._lock = threading.Lock()
         self.min_confidence = 0.80
+        if triage is None:
+            triage = os.environ.get("OMNIEMBED_OCR_TRIAGE", "1").strip().lower() not in ("0", "false", "no", "off")
+        self.triage = triage
+        self.rec_squeeze = REC_SQUEEZE
 
     def _rapidocr(self):
         if self._rapid is None:
@@ -84,24 +109,89 @@ class Ocr:
         return self._rapid
 
     def read(self, image: np.ndarray) -> OcrResult:
+        layout = None
+        if self.triage:
+            layout = analyse(image)
+            if layout.blank:  # nothing to read: neither RapidOCR nor Tesseract runs
+                return OcrResult("", 0.0, 0, "triage")
         if self.engine == "tesseract":
             return self._tesseract(image)
-        result = self._rapid_read(image)
+        result = self._rapid_read(image, layout)
         if self.engine == "auto" and result.confidence < self.min_confidence and tesseract_languages():
             alt = self._tesseract(image)
             if alt.text and alt.confidence > result.confidence:
                 return alt
         return result
 
-    def _rapid_read(self, image: np.ndarray) -> OcrResult:
+    def _rapid_read(self, image: np.ndarray, layout: Layout | None = None) -> OcrResult:
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
         with self._lock:
-            out = self._rapidocr()(image)
-        if out is None or out.txts is None or len(out.txts) == 0:
+            if layout is not None and image.shape[2] == 3 and min(image.shape[:2]) >= _MIN_TRIAGE_SIDE:
+                boxes, txts, scores = self._triaged(image, layout)
+            else:
+                out = self._rapidocr()(image)
+                if out is None or out.txts is None:
+                    boxes, txts, scores = [], [], []
+                else:
+                    boxes, txts, scores = list(out.boxes), list(out.txts), list(out.scores)
+        if len(txts) == 0:
             return OcrResult("", 0.0, 0, "rapidocr")
-        lines = _reading_order(list(out.boxes), list(out.txts), list(out.scores))
+        lines = _reading_order(boxes, txts, scores)
         texts = [t for t, _ in lines if t.strip()]
         conf = float(np.mean([s for _, s in lines])) if lines else 0.0
         return OcrResult("\n".join(texts), conf, len(texts), "rapidocr")
+
+    def _triaged(self, image: np.ndarray, layout: Layout) -> tuple[list, list, list]:
+        """RapidOCR's three stages, called directly: detection at :func:`det_scale`, crops from the
+        full picture, a sampled angle check, squeezed and batched recognition."""
+        import cv2
+        from rapidocr.ch_ppocr_rec import TextRecInput
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
+        eng = self._rapidocr()
+        h, w = image.shape[:2]
+        if max(h, w) > OCR_MAX_SIDE:  # what RapidOCR's own preprocessing does with larger inputs
+            f = OCR_MAX_SIDE / max(h, w)
+            image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+            h, w = image.shape[:2]
+        scale = det_scale(layout) if layout.line_px is None else det_scale(
+            Layout(layout.blank, layout.line_px * min(1.0, OCR_MAX_SIDE / max(h, w)), layout.ink))
+        small = image if scale >= 1.0 else cv2.resize(
+            image, (max(32, round(w * scale)), max(32, round(h * scale))), interpolation=cv2.INTER_AREA)
+        det = eng._load_det_model()(small)
+        if det.boxes is None or len(det.boxes) == 0:
+            return [], [], []
+        sx, sy = w / small.shape[1], h / small.shape[0]
+        boxes = np.asarray(det.boxes, dtype=np.float32) * np.asarray([sx, sy], dtype=np.float32)
+        boxes[..., 0] = boxes[..., 0].clip(0, w - 1)
+        boxes[..., 1] = boxes[..., 1].clip(0, h - 1)
+        crops = [get_rotate_crop_image(image, b.copy()) for b in boxes]
+        keep = [i for i, c in enumerate(crops) if c.shape[0] >= 2 and c.shape[1] >= 2]
+        boxes, crops = boxes[keep], [crops[i] for i in keep]
+        if not crops:
+            return [], [], []
+        if eng.use_cls:
+            crops = self._orient(eng, crops)
+        squeezed = [_squeeze(c, self.rec_squeeze) for c in crops]
+        rec = eng._load_rec_model()
+        rec.rec_batch_num = REC_BATCH
+        out = rec(TextRecInput(img=squeezed))
+        min_score = float(eng.text_score)
+        kept = [(b, t, s) for b, t, s in zip(boxes, out.txts, out.scores) if t.strip() and s >= min_score]
+        return [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
+
+    @staticmethod
+    def _orient(eng, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Turn upside-down lines: a sample of the widest lines decides whether the classifier is needed."""
+        cls = eng._load_cls_model()
+        order = sorted(range(len(crops)), key=lambda i: -crops[i].shape[1])[:CLS_SAMPLE]
+        sample = cls([crops[i] for i in order])
+        flipped = sum(1 for label, _ in (sample.cls_res or []) if label == "180")
+        if flipped * 2 <= len(order):
+            return crops
+        return list(cls(crops).img_list)
 
     def _tesseract(self, image: np.ndarray) -> OcrResult:
         if not tesseract_languages():
@@ -125,6 +215,20 @@ class Ocr:
                 confs.append(float(conf) / 100.0)
         text = "\n".join(" ".join(ws) for ws in lines.values())
         return OcrResult(text, float(np.mean(confs)) if confs else 0.0, len(lines), "tesseract")
+
+
+_MIN_TRIAGE_SIDE = 64  # smaller pictures (a single word, a line strip) go through RapidOCR unchanged
+
+
+def _squeeze(crop: np.ndarray, squeeze: float) -> np.ndarray:
+    """A line crop scaled to the recogniser's 48-px height and ``squeeze`` of its width."""
+    import cv2
+
+    h, w = crop.shape[:2]
+    if squeeze >= 1.0:
+        return crop
+    new_w = max(16, int(round(w * 48.0 / h * squeeze)))
+    return cv2.resize(crop, (new_w, 48), interpolation=cv2.INTER_AREA if h > 48 else cv2.INTER_LINEAR)
 
 
 def _reading_order(boxes, txts, scores) -> list[tuple[str, float]]:

@@ -15,7 +15,7 @@ from ..encoders.ocr import OCR_MAX_SIDE
 from .image import native_vector, ocr_segments
 from .source import MediaSource
 
-__all__ = ["extract", "open_pdf", "render_page", "PDFIUM_LOCK", "MIN_TEXT_CHARS", "OCR_DPI"]
+__all__ = ["extract", "open_pdf", "render_page", "render_for_ocr", "PDFIUM_LOCK", "MIN_TEXT_CHARS", "OCR_DPI"]
 
 #: pdfium is not thread-safe: every call into it (open, read, render, close) holds this lock, so the
 #: server's worker threads can embed PDFs concurrently. OCR runs outside it.
@@ -27,6 +27,8 @@ MIN_TEXT_CHARS = 40  # a page whose text layer has fewer letters/digits is treat
 #: full text chunk, so a scanned page neither vanishes beside text pages nor outweighs a page of prose.
 PAGE_IMAGE_WEIGHT = 32.0
 OCR_DPI = 200
+#: Triage's first look at a page without a text layer is a render at this resolution (~15 ms an A4 page).
+PROBE_DPI = 72
 
 
 def open_pdf(src: MediaSource):
@@ -68,8 +70,8 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
                     raise DecodeError(f"{src.name}: page {i + 1} cannot be read ({exc})") from None
             text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x02", "").replace("\ufffe", "")
             if sum(c.isalnum() for c in text) < MIN_TEXT_CHARS:
-                img = render_page(page, OCR_DPI / 72.0, ctx.limits.max_pdf_render_pixels, src.name, i + 1,
-                                  max_side=OCR_MAX_SIDE)
+                img = render_for_ocr(page, ctx.limits.max_pdf_render_pixels, src.name, i + 1,
+                                     triage=getattr(ctx.ocr(), "triage", True))
                 if img is not None and ctx.encoders is not None and ctx.encoders.image is not None:
                     # an image-text profile sees the page (figures, photos, scans), fused with its OCR text
                     seg = native_vector(img, ctx, "pdf", page=i + 1)
@@ -102,6 +104,30 @@ def extract(src: MediaSource, ctx: MediaContext) -> Evidence:
         ev.notes.append(f"{src.name}: no text found on any of its {n} pages (text layer or OCR)")
         ev.segments.append(Segment(f"A PDF document of {n} pages without readable text.", "pdf", "description", weight=0.5))
     return ev
+
+
+def render_for_ocr(page, max_pixels: int, name: str, number: int, triage: bool = True):
+    """Render a page without a usable text layer for OCR (an RGB PIL image, or None: nothing to read).
+
+    With ``triage`` (``encoders.ocr_triage``), a :data:`PROBE_DPI` render is looked at first: a blank
+    page is not rendered again (and not OCR'd), and a page of large print is rendered only as sharp as
+    its lines need (``render_dpi``: lines ~30 px tall, never above :data:`OCR_DPI`). Without it, every
+    such page is rendered at :data:`OCR_DPI`.
+    """
+    import numpy as np
+
+    from ..encoders.ocr_triage import analyse, render_dpi
+
+    dpi = float(OCR_DPI)
+    if triage:
+        probe = render_page(page, PROBE_DPI / 72.0, max_pixels, name, number, max_side=OCR_MAX_SIDE)
+        if probe is None:
+            return None
+        layout = analyse(np.asarray(probe))
+        if layout.blank:
+            return None
+        dpi = render_dpi(layout, PROBE_DPI, OCR_DPI)
+    return render_page(page, dpi / 72.0, max_pixels, name, number, max_side=OCR_MAX_SIDE)
 
 
 def render_page(page, scale: float, max_pixels: int, name: str, number: int, max_side: int | None = None):

@@ -1,0 +1,126 @@
+"""OCR triage (issue 15) on real rendered pages and pictures: what is skipped, at what size it is read,
+and that the words still come out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from media_factory import text_image
+from omniembed.encoders.ocr import Ocr
+from omniembed.encoders.ocr_triage import DET_LINE_PX, MIN_DET_SCALE, analyse, det_scale
+from omniembed.media.pdf import OCR_DPI, open_pdf, render_for_ocr
+from omniembed.media.source import Limits, MediaSource
+
+
+def _picture_pdf(path: Path, img: Image.Image | None) -> Path:
+    """An A4 PDF whose one page is ``img`` across the page width (no text layer), or a blank page."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path), pagesize=A4)
+    w, h = A4
+    if img is not None:
+        dh = (w - 60) * img.height / img.width
+        c.drawImage(ImageReader(img), 30, h - 30 - dh, width=w - 60, height=dh)
+    c.showPage()
+    c.save()
+    return path
+
+
+def _render(path: Path, triage: bool):
+    limits = Limits()
+    pdf = open_pdf(MediaSource.from_path(path, None, limits))
+    try:
+        page = pdf[0]
+        return render_for_ocr(page, limits.max_pdf_render_pixels, path.name, 1, triage=triage)
+    finally:
+        pdf.close()
+
+
+@pytest.fixture(scope="module")
+def readers():
+    return Ocr(engine="rapidocr", triage=False), Ocr(engine="rapidocr", triage=True)
+
+
+def test_blank_page_is_not_rendered_for_ocr(tmp_path):
+    path = _picture_pdf(tmp_path / "blank.pdf", None)
+    assert _render(path, triage=True) is None
+    assert _render(path, triage=False) is not None  # the old path rendered it at 200 dpi and OCR'd it
+
+
+def test_blank_pdf_page_goes_through_the_library_without_ocr(embedder, tmp_path):
+    path = _picture_pdf(tmp_path / "blank.pdf", None)
+    [res] = embedder.embed_detailed(path)
+    assert "no_text" in res.flags
+    assert not any(p.source == "ocr" for p in res.pieces)
+
+
+def test_blank_and_near_blank_pictures(readers):
+    _, fast = readers
+    white = np.full((1000, 800, 3), 255, np.uint8)
+    assert analyse(white).blank
+    assert fast.read(white).engine == "triage"  # neither RapidOCR nor Tesseract ran
+    speck = white.copy()
+    speck[500:503, 400:403] = 0  # a speck of dust
+    assert analyse(speck).blank
+    gradient = np.repeat(np.linspace(30, 220, 800, dtype=np.uint8)[None, :, None], 1000, 0).repeat(3, 2)
+    assert fast.read(gradient).text == ""  # not blank by the ink rule, but OCR finds nothing in it
+    word = np.asarray(text_image(["Exit"], size=(1000, 800), font_size=40))  # one short word is not blank
+    assert not analyse(word).blank
+    assert "Exit" in fast.read(word).text
+
+
+def test_big_text_page_is_rendered_at_low_resolution_and_read(tmp_path, readers):
+    lines = ["Quarterly Report", "Revenue grew", "Asia and Europe"]
+    path = _picture_pdf(tmp_path / "big.pdf", text_image(lines, size=(1240, 900), font_size=110))
+    low = _render(path, triage=True)
+    full = _render(path, triage=False)
+    assert low.width < 0.6 * full.width  # 200 dpi was far more than these lines need
+    _, fast = readers
+    text = fast.read(np.asarray(low)).text
+    for line in lines:
+        assert line in text, text
+
+
+def test_small_print_keeps_full_resolution(tmp_path, readers):
+    lines = ["The filter must be rinsed under warm water every month.",
+             "Error code E4 means that the water inlet is blocked."]
+    path = _picture_pdf(tmp_path / "small.pdf", text_image(lines, size=(2400, 300), font_size=34))
+    img = _render(path, triage=True)
+    full = _render(path, triage=False)
+    assert img.size == full.size  # small print: rendered at OCR_DPI as before
+    _, fast = readers
+    text = fast.read(np.asarray(img)).text.lower()
+    assert "warm water" in text and "inlet is blocked" in text, text
+    assert OCR_DPI == 200
+
+
+def test_detection_scale_follows_the_text_size():
+    big = analyse(np.asarray(text_image(["Large headline text", "Second line here", "Third"], size=(1600, 900),
+                                        font_size=90)))
+    small = analyse(np.asarray(text_image(["small print"] * 12, size=(1600, 900), font_size=11)))
+    assert big.line_px and small.line_px and big.line_px > 3 * small.line_px
+    assert det_scale(big) == max(MIN_DET_SCALE, DET_LINE_PX / big.line_px) < 1.0
+    assert det_scale(small) == 1.0
+
+
+def test_triaged_reading_matches_the_plain_one_on_a_slide(readers):
+    plain, fast = readers
+    img = np.asarray(text_image(["Quarterly Results 2026", "Revenue grew 12 percent", "Strong sales in Asia"],
+                                size=(1600, 900), font_size=70))
+    a, b = plain.read(img), fast.read(img)
+    assert b.engine == "rapidocr"
+    assert a.text.split() == b.text.split()
+
+
+def test_upside_down_page_is_turned(readers):
+    _, fast = readers
+    img = text_image(["Invoice number 4711", "Total due 250 euros", "Pay by March",
+                      "Thank you for your order"], size=(1200, 700), font_size=48)
+    text = fast.read(np.asarray(img.rotate(180))).text
+    assert "4711" in text and "Invoice" in text, text
