@@ -181,7 +181,8 @@ def _balance_channels(segments: list[Segment]) -> None:
     the token proportions stay; across channels each gets half. Length is estimated in characters,
     which tracks the encoder's tokens closely enough for a ratio. (Measured on eval-dev D4, where each
     video shows a page of a man page and speaks one sentence: token weighting put every spoken query
-    outside the top 20; equal shares put all of them in the top 2.)
+    outside the top 20; equal shares bring them to ranks 14, 1 and 1 on today's D4, 2026-12-01; see
+    docs/audio-video.md "Narrated documents" for the rules that trade this against description search.)
     """
     totals = {src: sum(len(s.text) for s in segments if s.source == src) for src in ("ocr", "asr")}
     if all(totals.values()):
