@@ -96,7 +96,21 @@ def test_killed_index_run_resumes_without_duplicates(folder, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=slow)
     data = store_path / "records.lance" / "data"
     deadline = time.time() + 300
-    while time.time() < deadline and not (data.is_dir() and any(data.iterdir())):  # the first batch's commit
+
+    def committed() -> bool:
+        # a data file appears before LanceDB commits the version that lists it: wait for the commit itself
+        if not (data.is_dir() and any(data.iterdir())):
+            return False
+        try:
+            st = open_store(str(store_path))
+            try:
+                return len(st.files()) > 0
+            finally:
+                st.close()
+        except Exception:  # the binding or the table is still being created
+            return False
+
+    while time.time() < deadline and not committed():  # the first batch's commit
         time.sleep(0.05)
     assert proc.poll() is None, "the first run ended before it was killed"
     proc.send_signal(signal.SIGKILL)
