@@ -15,6 +15,12 @@ import pytest
 # 36 s passive (-29 %), and 177 s -> 147 s wall. Set here, before any model library loads; server
 # subprocesses inherit it. Results are unchanged: only how idle threads wait.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Under pytest-xdist (`make test`: 2 workers on 2 cores) each worker gets ONE core's worth of threads:
+# two workers whose e5, Whisper and OCR pools each took both cores spun against each other (whole suite,
+# quiet machine, 2026-12-01: 13:31 wall for 1,408 s of CPU, against 747 s serially).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMNIEMBED_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -37,6 +43,31 @@ def pytest_collection_modifyitems(session, config, items):
         return
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With ``OMNIEMBED_TEST_CPU=FILE``: one JSON line per test (wall seconds, and CPU seconds of this
+    process plus its reaped children: servers, CLI runs) appended to FILE, to find where the suite's time
+    goes (``scripts/test_cpu_report.py FILE`` sums it per file). Off by default."""
+    out = os.environ.get("OMNIEMBED_TEST_CPU")
+    if not out:
+        yield
+        return
+    import json
+    import resource
+    import time
+
+    def cpu() -> float:
+        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+    t0, c0 = time.perf_counter(), cpu()
+    yield
+    row = {"test": item.nodeid, "wall": round(time.perf_counter() - t0, 3), "cpu": round(cpu() - c0, 3),
+           "worker": os.environ.get("PYTEST_XDIST_WORKER", "")}
+    with open(out, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
 
 
 @pytest.fixture(scope="session")

@@ -423,7 +423,13 @@ def _pack(clips: list[_Clip]) -> list[list[_Clip]]:
 class Asr:
     """One Whisper model. ``transcribe_block`` is thread-safe (serialised)."""
 
-    def __init__(self, path: Path | None = None, *, cpu_threads: int = 2, compute_type: str = "int8"):
+    def __init__(self, path: Path | None = None, *, cpu_threads: int | None = None, compute_type: str = "int8"):
+        """``cpu_threads`` defaults to 2, or fewer when ``OMNIEMBED_THREADS``/``OMP_NUM_THREADS`` allow fewer
+        cores (see :func:`omniembed.cpu.cores`), so one setting caps every encoder of the process."""
+        if cpu_threads is None:
+            from ..cpu import cores
+
+            cpu_threads = min(2, cores())
         try:
             from faster_whisper import WhisperModel
         except ImportError:

@@ -105,7 +105,13 @@ class Ocr:
         if self._rapid is None:
             from rapidocr import RapidOCR
 
-            self._rapid = RapidOCR(params={"Global.log_level": "error", "Global.max_side_len": OCR_MAX_SIDE})
+            params: dict = {"Global.log_level": "error", "Global.max_side_len": OCR_MAX_SIDE}
+            # one CPU budget for the process (omniembed.cpu, OMNIEMBED_THREADS): the same as onnxruntime's
+            # own default (every core) unless the process was given fewer
+            from ..cpu import cores
+
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = cores()
+            self._rapid = RapidOCR(params=params)
         return self._rapid
 
     def read(self, image: np.ndarray) -> OcrResult:
