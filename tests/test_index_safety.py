@@ -97,3 +97,27 @@ def test_the_indexer_reports_what_it_leaves_out(dummy_embedder, tmp_path):
     assert "FIFO" in skipped["pipe.txt"] and "socket" in skipped["sock.md"]
     assert {o.path for o in report.outcomes if o.status == "new"} == {"note.txt", "inside-link.txt"}
     store.close()
+
+
+def test_walk_lists_regular_files_depth_first_with_their_stat(tmp_path):
+    from omniembed.indexer import walk
+
+    root = tmp_path / "r"
+    for d in ("a", "b/c", ".hidden", "store"):
+        (root / d).mkdir(parents=True)
+    contents = {"z.txt": "1", "a/x.md": "22", "b/y.pdf": "333", "b/c/w.txt": "4444", "b/notes.xyz": "55555",
+                ".hidden/h.txt": "6", ".dot.txt": "7", "store/s.txt": "8"}
+    for rel, text in contents.items():
+        (root / rel).write_text(text)
+    (root / "linked").symlink_to(root / "a", target_is_directory=True)
+    skipped: list[tuple[str, str]] = []
+    found = list(walk(root, skip=(root / "store",), on_skip=lambda p, why: skipped.append((p.name, why))))
+    # this folder's files (sorted) before its sub-folders (sorted), hidden ones and the skipped store left out
+    assert [f.rel for f in found] == ["z.txt", "a/x.md", "b/notes.xyz", "b/y.pdf", "b/c/w.txt"]
+    for f in found:
+        st = (root / f.rel).stat()
+        assert (f.size, f.mtime_ns, f.path) == (st.st_size, st.st_mtime_ns, root.resolve() / f.rel)
+    assert [f.modality for f in found] == ["text", "text", None, "pdf", "text"]
+    assert skipped == [("linked", "a symlink to a folder (symlinked folders are not followed)")]
+    hidden = {f.rel for f in walk(root, skip=(root / "store",), include_hidden=True)}
+    assert {".dot.txt", ".hidden/h.txt"} <= hidden
