@@ -264,13 +264,17 @@ def run_size(n: int, base: np.ndarray, queries: np.ndarray, texts: list[str], ar
           f"({res['speedup_vs_today']:.0f}x faster than today's scan); hybrid p50 {res['hybrid_p50_ms']:.1f} ms "
           f"p99 {res['hybrid_p99_ms']:.1f} ms; store.search k=10 p50 {res['store_p50_ms']:.1f} ms; "
           f"numpy exact {res['numpy_ms']:.1f} ms/query ({load()})", flush=True)
-    print(f"[{n:,}] recall@10 vs exact: {res['recall10']:.3f} over {len(qs)} real queries ({load()})", flush=True)
+    from omniembed.store.lance import nprobes_for
+
+    res["nprobes"] = nprobes_for(store.table.count_rows())
+    print(f"[{n:,}] recall@10 vs exact: {res['recall10']:.3f} over {len(qs)} real queries, {res['nprobes']} partitions "
+          f"probed ({load()})", flush=True)
     if args.sweep:  # the probe/refine trade-off behind NPROBES and REFINE_FACTOR
         import omniembed.store.lance as lance_mod
 
-        keep = (lance_mod.NPROBES, lance_mod.REFINE_FACTOR)
-        for npb, rf in ((32, 4), (64, 2), (128, 4)):
-            lance_mod.NPROBES, lance_mod.REFINE_FACTOR = npb, rf
+        keep = (lance_mod.NPROBES, lance_mod.REFINE_FACTOR, lance_mod.PROBE_SHARE)
+        for npb, rf in ((32, 4), (64, 2), (64, 4), (96, 4), (128, 2), (128, 4)):
+            lance_mod.NPROBES, lance_mod.REFINE_FACTOR, lance_mod.PROBE_SHARE = npb, rf, 0.0
             rec, lat = [], []
             for i, q in enumerate(qs):
                 t = time.perf_counter()
@@ -279,7 +283,7 @@ def run_size(n: int, base: np.ndarray, queries: np.ndarray, texts: list[str], ar
                 rec.append(len({h.record.id for h in hits} & exact_ids[i]) / 10)
             print(f"[{n:,}]   nprobes {npb} refine {rf}: recall@10 {np.mean(rec):.3f}, store.search k=10 p50 "
                   f"{pct(lat, 50):.1f} ms ({load()})", flush=True)
-        lance_mod.NPROBES, lance_mod.REFINE_FACTOR = keep
+        lance_mod.NPROBES, lance_mod.REFINE_FACTOR, lance_mod.PROBE_SHARE = keep
 
     if args.profile_search:  # where Searcher.search spends its time, and what the record depth costs
         import cProfile

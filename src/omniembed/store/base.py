@@ -214,7 +214,9 @@ class Store(ABC):
         level: str | None = None,
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
-        """The ``k`` records nearest to ``vector`` (cosine), best first."""
+        """The ``k`` records nearest to ``vector`` (cosine), best first. A hit's record carries what a
+        search result shows (ids, level, modality, location, snippet, source); a store may leave the
+        manifest's fields (mime, sha256, size, mtime_ns, n_chunks, indexed_at) at their defaults."""
 
     def search_text(
         self,

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -46,9 +48,16 @@ _TABLE = "records"
 #: Build the vector index once the table holds this many records (see docs/search.md: below it an exact
 #: scan answers in a few ms, and IVF training on few rows gives poor partitions).
 ANN_MIN_ROWS = 50_000
-#: IVF partitions probed per query and the re-rank factor (candidates re-scored with full vectors).
+#: IVF partitions probed per query, at least, and the re-rank factor (candidates re-scored with full vectors).
 NPROBES = 64
 REFINE_FACTOR = 4
+#: ...and at least this share of the index's partitions. The index has ~√n partitions, so a fixed count
+#: covers a shrinking share as the store grows. One IVF-SQ build of 1.05 M real e5 vectors, 100 real
+#: queries (``bench_scale --sweep``, 2026-12-01): recall@10 vs exact 0.939 at 64 probes (6 %), 0.978 at
+#: 96, 0.998 at 128 (12.5 %), for +0–7 ms; at 100 k (316 partitions) 64 probes already gave 0.986.
+PROBE_SHARE = 0.1
+#: How long a store reuses its row count for :func:`nprobes_for` (another process may be adding rows).
+_ROWS_TTL_S = 60.0
 #: The vector index type (see docs/search.md for the IVF-PQ / IVF-HNSW-SQ measurement).
 ANN_INDEX = "IVF_SQ"
 _ANN_FLOOR = 256  # fewer rows cannot train the quantizer; an exact scan is instant there anyway
@@ -114,9 +123,27 @@ def _schema(dims: int):
     )
 
 
-#: Every column a search hit needs; not the vector (re-reading it for each hit cost more than the search).
-_HIT_COLUMNS = ["id", "file_id", "root", "path", "level", "modality", "chunk", "mime", "page", "start_s", "end_s",
-                "source", "text", "sha256", "size", "mtime_ns", "n_chunks", "indexed_at"]
+#: Every column of a record but the vector.
+_RECORD_COLUMNS = ["id", "file_id", "root", "path", "level", "modality", "chunk", "mime", "page", "start_s", "end_s",
+                   "source", "text", "sha256", "size", "mtime_ns", "n_chunks", "indexed_at"]
+#: The columns a search hit shows (:class:`~omniembed.search.SearchHit`): not the vector (re-reading it
+#: for each hit cost more than the search), nor the manifest's fields (mime, sha256, size, mtime_ns,
+#: n_chunks, indexed_at), which no hit shows. Every column read costs a random read per query: at 1 M
+#: records, 12 columns instead of 18 took a 20-record ANN query from 59.6 to 41.5 ms p50 (load ~6, same
+#: run; the id column alone 25.2 ms).
+_HIT_COLUMNS = ["file_id", "root", "path", "level", "modality", "chunk", "page", "start_s", "end_s",
+                "source", "text"]
+
+
+def ivf_partitions(rows: int) -> int:
+    """IVF partitions of a vector index over ``rows`` records: ~√n, at most 4,096."""
+    return max(1, min(4096, int(round(rows**0.5))))
+
+
+def nprobes_for(rows: int) -> int:
+    """Partitions a query probes in a store of ``rows`` records: :data:`NPROBES`, or
+    :data:`PROBE_SHARE` of the index's partitions when that is more (1 M records: 103 of 1,024)."""
+    return max(NPROBES, math.ceil(PROBE_SHARE * ivf_partitions(rows)))
 
 
 class LanceStore(Store):
@@ -139,6 +166,7 @@ class LanceStore(Store):
         self._db = None
         self._table = None
         self._binding: tuple[str, int] | None = None
+        self._rows_seen: tuple[float, int] | None = None  # (monotonic time, row count): nprobes_for
 
     @property
     def location(self) -> str:
@@ -282,7 +310,7 @@ class LanceStore(Store):
         if n < _ANN_FLOOR:
             raise InvalidInput(f"a vector index needs at least {_ANN_FLOOR} records; this store has {n}")
         dims = self.table.schema.field("vector").type.list_size
-        parts = max(1, min(4096, int(round(n ** 0.5))))
+        parts = ivf_partitions(n)
         sub = dims // 4 if dims % 4 == 0 else dims // 2 if dims % 2 == 0 else dims
         kind = (kind or ANN_INDEX).upper()
         # k-means on a sample of 64 rows per partition, 20 iterations: the partitions come out as good
@@ -401,7 +429,8 @@ class LanceStore(Store):
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
         q = (self.table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
-             .nprobes(NPROBES).refine_factor(REFINE_FACTOR).limit(int(k)).select(_HIT_COLUMNS + ["_distance"]))  # fmt: skip
+             .nprobes(nprobes_for(self._row_count())).refine_factor(REFINE_FACTOR).limit(int(k))
+             .select(_HIT_COLUMNS + ["_distance"]))  # fmt: skip
         where = _where(level, modalities)
         if where:
             q = q.where(where, prefilter=True)
@@ -410,6 +439,13 @@ class LanceStore(Store):
             dist = float(row.pop("_distance"))
             hits.append(StoreHit(Record.from_payload(row), 1.0 - dist))
         return hits
+
+    def _row_count(self) -> int:
+        """The table's row count, re-read at most every :data:`_ROWS_TTL_S` seconds."""
+        now = time.monotonic()
+        if self._rows_seen is None or now - self._rows_seen[0] > _ROWS_TTL_S:
+            self._rows_seen = (now, int(self.table.count_rows()))
+        return self._rows_seen[1]
 
     def search_text(
         self,
@@ -436,7 +472,7 @@ class LanceStore(Store):
     def records(self, level: str = "file", with_vectors: bool = True) -> list[Record]:
         if self._read_binding() is None:
             return []
-        rows = self._rows(f"level = {_quote(level)}", None if with_vectors else _HIT_COLUMNS)
+        rows = self._rows(f"level = {_quote(level)}", None if with_vectors else _RECORD_COLUMNS)
         out = []
         for row in rows:
             vec = np.asarray(row.pop("vector"), dtype=np.float32) if with_vectors else None
