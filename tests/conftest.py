@@ -15,12 +15,9 @@ import pytest
 # 36 s passive (-29 %), and 177 s -> 147 s wall. Set here, before any model library loads; server
 # subprocesses inherit it. Results are unchanged: only how idle threads wait.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Under pytest-xdist (`make test`: 2 workers on 2 cores) each worker gets ONE core's worth of threads:
-# two workers whose e5, Whisper and OCR pools each took both cores spun against each other (whole suite,
-# quiet machine, 2026-12-01: 13:31 wall for 1,408 s of CPU, against 747 s serially).
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ.setdefault("OMNIEMBED_THREADS", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Not capped per xdist worker: one thread per worker (OMNIEMBED_THREADS=OMP_NUM_THREADS=1) made the whole
+# suite slower, 13:31 -> 15:00 wall on a quiet machine (2026-12-01), for the same CPU (1,408 -> 1,448 s):
+# when one worker waits (a server starting, Ray, a subprocess) the other can no longer use both cores.
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
