@@ -30,6 +30,7 @@ import importlib.util
 import json
 import os
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -37,6 +38,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import InvalidInput, MissingDependency
+from ._lance_native import NativeTable, open_native
 from ._lancedb_import import import_lancedb, prefetch_lancedb
 from .base import FileEntry, Record, Store, StoreHit
 
@@ -139,15 +141,46 @@ class LanceStore(Store):
         self._db = None
         self._table = None
         self._binding: tuple[str, int] | None = None
+        #: the read path of search (see _lance_native.py): None = not tried yet, False = not available
+        self._native: NativeTable | None | bool = None
+        self._native_lock = threading.Lock()
+        self._prefetch: threading.Thread | None = None
 
     @property
     def location(self) -> str:
         return self.uri or str(self.path)
 
     def prefetch(self) -> None:
-        """Import LanceDB in a background thread (see :func:`prefetch_lancedb`) unless it is loaded."""
-        if self._db is None:
-            prefetch_lancedb()
+        """Get the search path ready in a background thread while the caller embeds its query: the
+        native binding and the table opened (:meth:`_reader`, ~0.1 s), or where that is not available,
+        LanceDB's Python layer imported (:func:`prefetch_lancedb`, seconds)."""
+        if self._native is not None or self._prefetch is not None:
+            return
+        if self.uri:
+            if self._db is None:
+                prefetch_lancedb()
+            return
+
+        def run() -> None:
+            try:
+                if self._reader() is None:
+                    prefetch_lancedb()
+            except Exception:  # noqa: BLE001 — the foreground call reports the same error properly
+                pass
+
+        self._prefetch = threading.Thread(target=run, name="omniembed-store-prefetch", daemon=True)
+        self._prefetch.start()
+
+    def _reader(self) -> NativeTable | None:
+        """The native read path of :meth:`search` and :meth:`search_text` (local stores on a LanceDB
+        version it was checked against), opened once; None: use LanceDB's Python layer."""
+        if self._native is None and not self.uri:
+            with self._native_lock:
+                # an unbound (empty) store is not cached as unavailable: it may be indexed meanwhile
+                if self._native is None and self._read_binding() is not None:
+                    native = open_native(str(self.path), _TABLE)
+                    self._native = native if native is not None else False
+        return self._native or None
 
     # --- binding --------------------------------------------------------------------------------
     def _read_binding(self) -> tuple[str, int] | None:
@@ -400,6 +433,15 @@ class LanceStore(Store):
         level: str | None = None,
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
+        native = self._reader()
+        if native is not None:
+            rows = native.vector_search(vector, k, _HIT_COLUMNS + ["_distance"], _where(level, modalities),
+                                        nprobes=NPROBES, refine_factor=REFINE_FACTOR).to_pylist()
+            hits = []
+            for row in rows:
+                dist = float(row.pop("_distance"))
+                hits.append(StoreHit(Record.from_payload(row), 1.0 - dist))
+            return hits
         q = (self.table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
              .nprobes(NPROBES).refine_factor(REFINE_FACTOR).limit(int(k)).select(_HIT_COLUMNS + ["_distance"]))  # fmt: skip
         where = _where(level, modalities)
@@ -420,6 +462,14 @@ class LanceStore(Store):
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
         """BM25 over LanceDB's full-text index (built here once for a store indexed before it existed)."""
+        native = self._reader()
+        if native is not None:
+            if not query.strip() or native.count_rows() == 0:
+                return []
+            if "text" not in native.indexed_columns():
+                self.ensure_indexes(ann=False)
+            rows = native.text_search(query, "text", k, _HIT_COLUMNS + ["_score"], _where(level, modalities)).to_pylist()
+            return [StoreHit(Record.from_payload(row), float(row.pop("_score"))) for row in rows]
         import_lancedb()
         from lancedb.query import MatchQuery
 
@@ -450,6 +500,12 @@ class LanceStore(Store):
         return int(self.table.count_rows(f"level = {_quote(level)}" if level else None))
 
     def close(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.join()
+            self._prefetch = None
+        if isinstance(self._native, NativeTable):
+            self._native.close()
+        self._native = None
         self._table = None
         self._db = None
         self._binding = None
