@@ -8,6 +8,11 @@ Layout of a store directory::
 Each write is one Lance commit, and Lance commits are atomic: a killed process leaves at most
 unreferenced data files behind, never a half-visible write.
 
+Reads of a search (:meth:`LanceStore.search`, :meth:`LanceStore.search_text`) on a local store go through
+LanceDB's native binding without its Python layer (``_lance_native.py``: the binding loads in
+milliseconds, ``import lancedb`` takes longer than embedding the query), with the same query as
+``table.search(...)`` builds; writes, indexes, manifests and object storage use LanceDB's Python API.
+
 Indexes (LanceDB's own, kept current by :meth:`LanceStore.optimize` at the end of every index run, which
 folds new rows into them without retraining; rows not yet folded in are still searched, exhaustively):
 
