@@ -130,3 +130,34 @@ def test_unbound_store_is_not_marked_unavailable(tmp_path):
     assert st._reader() is not None
     assert [h.record.path for h in st.search(np.array([1, 0, 0, 0], np.float32), 2)] == ["a.txt", "a.txt"]
     st.close()
+
+
+def test_native_search_equals_lancedb_python_on_a_vector_index(tmp_path):
+    """With an IVF-SQ vector index (probes and re-ranking matter) and rows not yet folded into it."""
+    from omniembed.store import lance as lance_mod
+
+    rng = np.random.default_rng(7)
+    dims = 384
+    centers = rng.standard_normal((8, dims))
+    st = open_store(str(tmp_path / "store"))
+    st.bind("omniembed-lite-1", dims)
+
+    def records(fid: str, n: int) -> list[Record]:
+        vecs = centers[rng.integers(0, 8, n)] + 0.6 * rng.standard_normal((n, dims))
+        vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+        common = dict(file_id=fid, root="/data", path=f"{fid}.txt", modality="text" if fid < "f5" else "pdf")
+        recs = [Record(level="chunk", chunk=i, vector=v, text=f"part {fid} line {i}", **common) for i, v in enumerate(vecs)]
+        return recs + [Record(level="file", vector=vecs[0], text=f"file {fid}", n_chunks=n, **common)]
+
+    st.replace_files([(f"f{f:03d}", records(f"f{f:03d}", 25)) for f in range(80)])  # 2080 records
+    st.optimize(reindex_ann=True)
+    assert "vector" in st._indexed_columns() and lance_mod.ANN_INDEX == "IVF_SQ"
+    st.replace_files([("g000", records("g000", 25))])  # unindexed rows: scanned exactly next to the index
+    st.close()
+    native, python = _both(tmp_path / "store")
+    for q in centers[:4] + 0.3 * rng.standard_normal((4, dims)):
+        q = (q / np.linalg.norm(q)).astype(np.float32)
+        for level, mods in ((None, None), ("chunk", ["pdf"]), ("file", None)):
+            for k in (10, 100):
+                assert _key(native.search(q, k, level=level, modalities=mods)) == _key(python.search(q, k, level=level, modalities=mods))
+    assert _key(native.search_text("line 7", 20, level="chunk")) == _key(python.search_text("line 7", 20, level="chunk"))
