@@ -161,3 +161,32 @@ def test_native_search_equals_lancedb_python_on_a_vector_index(tmp_path):
             for k in (10, 100):
                 assert _key(native.search(q, k, level=level, modalities=mods)) == _key(python.search(q, k, level=level, modalities=mods))
     assert _key(native.search_text("line 7", 20, level="chunk")) == _key(python.search_text("line 7", 20, level="chunk"))
+
+
+def test_native_search_in_a_forked_child(store_dir, embedder):
+    """A process forked after a native search (its event-loop thread does not survive fork) searches too."""
+    import os
+
+    st = open_store(str(store_dir))
+    qv = embedder.embed("database outage", task_type="RETRIEVAL_QUERY")[0]
+    want = _key(st.search(qv, 3))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        ok = False
+        try:
+            ok = _key(st.search(qv, 3)) == want
+        finally:
+            os.write(w, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(w)
+    import select
+    import signal
+
+    ready, _, _ = select.select([r], [], [], 120)
+    got = os.read(r, 1) if ready else b""
+    if not ready:
+        os.kill(pid, signal.SIGKILL)  # hung: a search waiting on a loop thread that did not survive fork
+    os.waitpid(pid, 0)
+    assert got == b"1", "the forked child's search hung or differed"
+    st.close()

@@ -95,10 +95,10 @@ def _run(coro_fn, *args) -> Any:
     running loop; a caller may itself be inside one, e.g. the server), and return its result."""
     with _lock:
         loop = _state.get("loop")
-        if loop is None:
+        if loop is None or _state.get("pid") != os.getpid():  # (a forked child has no loop thread)
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="omniembed-lance-native", daemon=True).start()
-            _state["loop"] = loop
+            _state["loop"], _state["pid"] = loop, os.getpid()
 
     async def call() -> Any:
         return await coro_fn(*args)
