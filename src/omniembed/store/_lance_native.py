@@ -15,7 +15,8 @@ How the extension is loaded: from the installed ``lancedb`` package's directory,
 ``lancedb._lancedb`` *without* running ``lancedb/__init__`` — a later ``import lancedb`` then finds and
 reuses the same module. The native API is not a public one, so it is used only on the LanceDB versions
 it was checked against (:data:`TESTED`); on any other version, or if loading fails, :func:`native_module`
-returns None and the store uses LanceDB's Python layer as before.
+returns None and the store uses LanceDB's Python layer as before (``OMNIEMBED_LANCE_NATIVE=0`` chooses
+that layer on any version, e.g. to rule this module out when a search looks wrong).
 """
 
 from __future__ import annotations
