@@ -115,6 +115,9 @@ def measure(name: str, folder: Path, rounds: int, fine_reference: bool, emb, tmp
         print(f"{name}: embed_detailed(fine=True) median {statistics.median(t_fine):.2f}s "
               f"({statistics.median(t_fine) / statistics.median(t_lib):.2f}x Embedder.embed): the encoder work "
               "of the fine windows, without the store")
+        like = [ti / tf for ti, tf in zip(t_index, t_fine)]
+        print(f"{name}: index / embed_detailed(fine=True), the same encoder work: per round "
+              f"{', '.join(f'{x:.2f}' for x in like)} → median {statistics.median(like):.2f}x (the indexer's own cost)")
     return med
 
 

@@ -10,7 +10,8 @@ drifting machine load hits every command alike):
 * ``embed "q"``: one query vector (the model loads, one encoder call);
 * ``search "q" --store S`` on a small store (the bundled notes, 3 text files) built by the benchmark;
 * ``import lancedb`` plainly and through ``omniembed.store._lancedb_import.import_lancedb`` (which defers
-  LanceDB's unused REST client), each in a bare ``python -c``.
+  LanceDB's unused REST client), and the native binding alone (``store/_lance_native.py``: what ``search``
+  loads now), each in a bare ``python -c``.
 
 Time to first result = from process start until the first byte of its standard output (the first hit,
 the vector's JSON, the help text); the process's exit comes a few ms later. Printed: median and min per
@@ -93,6 +94,8 @@ def main() -> None:
         cmds["import lancedb (plain)"] = [py, "-c", "import lancedb; print(1)"]
         cmds["import lancedb (omniembed)"] = [py, "-c", "from omniembed.store._lancedb_import import import_lancedb; "
                                               "import_lancedb(); print(1)"]
+        cmds["lancedb native binding"] = [py, "-c", "from omniembed.store._lance_native import native_module; "
+                                          "assert native_module() is not None; print(1)"]
         names = list(cmds)
         for name in names:  # warm the file cache and bytecode once, untimed
             first_output(cmds[name], env)
@@ -121,6 +124,8 @@ def main() -> None:
                   f"{statistics.median(first[what]) / statistics.median(first['base ' + what]):.2f}x")
     lp, lo = statistics.median(first["import lancedb (plain)"]), statistics.median(first["import lancedb (omniembed)"])
     print(f"import lancedb: plain {lp:.2f}s, without the REST client {lo:.2f}s ({lp / lo:.2f}x faster)")
+    ln = statistics.median(first["lancedb native binding"])
+    print(f"LanceDB's native binding alone (what search loads): {ln:.2f}s ({lp / ln:.1f}x faster than import lancedb)")
     print(f"load average at end: {_load()}")
 
 

@@ -185,6 +185,36 @@ def test_cluster_command_groups_indexed_files(folder, tmp_path):
     assert "c0.txt" in out.stdout and "c2.txt" in out.stdout
 
 
+def test_a_repeated_text_is_encoded_once_and_gets_the_same_vector(embedder):
+    """The same line in two files and twice in one (the engine encodes it once and shares its vector):
+    every piece equals what each file gets embedded on its own, and the encoder saw each text once."""
+    import numpy as np
+
+    a = ("Backups run every night at two.\nRestore tests happen monthly.\n"
+         "Backups run every night at two.\nKeys are rotated each quarter.")
+    b = "Restore tests happen monthly.\nThe on-call rota changes on Mondays."
+    enc = embedder.engine.encoders.text
+    seen: list[str] = []
+    real = enc.encode
+
+    def counting(texts, mode):
+        seen.extend(texts)
+        return real(texts, mode)
+
+    enc.encode = counting
+    try:
+        together = embedder.embed_detailed([a, b], fine=True)
+    finally:
+        del enc.encode
+    assert len(seen) == len(set(seen))  # each distinct text once
+    assert sum(p.text == "Restore tests happen monthly." for r in together for p in r.pieces) == 2
+    for res, text in zip(together, (a, b)):
+        alone = embedder.embed_detailed([text], fine=True)[0]
+        assert [p.text for p in res.pieces] == [p.text for p in alone.pieces]
+        np.testing.assert_allclose(np.stack([p.vector for p in res.pieces]), np.stack([p.vector for p in alone.pieces]), atol=1e-6)
+        np.testing.assert_allclose(res.vector, alone.vector, atol=1e-6)
+
+
 def test_fine_windows_are_pieces_of_the_same_engine_call(embedder, tmp_path):
     """The line/sentence windows the indexer stores come from the engine (one request, the profile's
     encoder): tagged ``fine``, after the pooled pieces, not in the content vector, and each the vector

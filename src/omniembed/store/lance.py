@@ -8,6 +8,11 @@ Layout of a store directory::
 Each write is one Lance commit, and Lance commits are atomic: a killed process leaves at most
 unreferenced data files behind, never a half-visible write.
 
+Reads of a search (:meth:`LanceStore.search`, :meth:`LanceStore.search_text`) on a local store go through
+LanceDB's native binding without its Python layer (``_lance_native.py``: the binding loads in
+milliseconds, ``import lancedb`` takes longer than embedding the query), with the same query as
+``table.search(...)`` builds; writes, indexes, manifests and object storage use LanceDB's Python API.
+
 Indexes (LanceDB's own, kept current by :meth:`LanceStore.optimize` at the end of every index run, which
 folds new rows into them without retraining; rows not yet folded in are still searched, exhaustively):
 
@@ -31,6 +36,7 @@ import json
 import math
 import os
 import re
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -39,6 +45,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import InvalidInput, MissingDependency
+from ._lance_native import NativeTable, open_native
 from ._lancedb_import import import_lancedb, prefetch_lancedb
 from .base import FileEntry, Record, Store, StoreHit
 
@@ -167,15 +174,46 @@ class LanceStore(Store):
         self._table = None
         self._binding: tuple[str, int] | None = None
         self._rows_seen: tuple[float, int] | None = None  # (monotonic time, row count): nprobes_for
+        #: the read path of search (see _lance_native.py): None = not tried yet, False = not available
+        self._native: NativeTable | None | bool = None
+        self._native_lock = threading.Lock()
+        self._prefetch: threading.Thread | None = None
 
     @property
     def location(self) -> str:
         return self.uri or str(self.path)
 
     def prefetch(self) -> None:
-        """Import LanceDB in a background thread (see :func:`prefetch_lancedb`) unless it is loaded."""
-        if self._db is None:
-            prefetch_lancedb()
+        """Get the search path ready in a background thread while the caller embeds its query: the
+        native binding and the table opened (:meth:`_reader`, ~0.1 s), or where that is not available,
+        LanceDB's Python layer imported (:func:`prefetch_lancedb`, seconds)."""
+        if self._native is not None or self._prefetch is not None:
+            return
+        if self.uri:
+            if self._db is None:
+                prefetch_lancedb()
+            return
+
+        def run() -> None:
+            try:
+                if self._reader() is None:
+                    prefetch_lancedb()
+            except Exception:  # noqa: BLE001 — the foreground call reports the same error properly
+                pass
+
+        self._prefetch = threading.Thread(target=run, name="omniembed-store-prefetch", daemon=True)
+        self._prefetch.start()
+
+    def _reader(self) -> NativeTable | None:
+        """The native read path of :meth:`search` and :meth:`search_text` (local stores on a LanceDB
+        version it was checked against), opened once; None: use LanceDB's Python layer."""
+        if self._native is None and not self.uri:
+            with self._native_lock:
+                # an unbound (empty) store is not cached as unavailable: it may be indexed meanwhile
+                if self._native is None and self._read_binding() is not None:
+                    native = open_native(str(self.path), _TABLE)
+                    self._native = native if native is not None else False
+        return self._native or None
 
     # --- binding --------------------------------------------------------------------------------
     def _read_binding(self) -> tuple[str, int] | None:
@@ -428,8 +466,18 @@ class LanceStore(Store):
         level: str | None = None,
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
+        native = self._reader()
+        if native is not None:
+            rows = native.vector_search(vector, k, _HIT_COLUMNS + ["_distance"], _where(level, modalities),
+                                        nprobes=nprobes_for(self._row_count(native.count_rows)),
+                                        refine_factor=REFINE_FACTOR).to_pylist()
+            hits = []
+            for row in rows:
+                dist = float(row.pop("_distance"))
+                hits.append(StoreHit(Record.from_payload(row), 1.0 - dist))
+            return hits
         q = (self.table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
-             .nprobes(nprobes_for(self._row_count())).refine_factor(REFINE_FACTOR).limit(int(k))
+             .nprobes(nprobes_for(self._row_count(self.table.count_rows))).refine_factor(REFINE_FACTOR).limit(int(k))
              .select(_HIT_COLUMNS + ["_distance"]))  # fmt: skip
         where = _where(level, modalities)
         if where:
@@ -440,11 +488,12 @@ class LanceStore(Store):
             hits.append(StoreHit(Record.from_payload(row), 1.0 - dist))
         return hits
 
-    def _row_count(self) -> int:
-        """The table's row count, re-read at most every :data:`_ROWS_TTL_S` seconds."""
+    def _row_count(self, count_rows) -> int:
+        """The table's row count (``count_rows()`` of the read path in use), re-read at most every
+        :data:`_ROWS_TTL_S` seconds."""
         now = time.monotonic()
         if self._rows_seen is None or now - self._rows_seen[0] > _ROWS_TTL_S:
-            self._rows_seen = (now, int(self.table.count_rows()))
+            self._rows_seen = (now, int(count_rows()))
         return self._rows_seen[1]
 
     def search_text(
@@ -456,6 +505,14 @@ class LanceStore(Store):
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
         """BM25 over LanceDB's full-text index (built here once for a store indexed before it existed)."""
+        native = self._reader()
+        if native is not None:
+            if not query.strip() or native.count_rows() == 0:
+                return []
+            if "text" not in native.indexed_columns():
+                self.ensure_indexes(ann=False)
+            rows = native.text_search(query, "text", k, _HIT_COLUMNS + ["_score"], _where(level, modalities)).to_pylist()
+            return [StoreHit(Record.from_payload(row), float(row.pop("_score"))) for row in rows]
         import_lancedb()
         from lancedb.query import MatchQuery
 
@@ -486,6 +543,12 @@ class LanceStore(Store):
         return int(self.table.count_rows(f"level = {_quote(level)}" if level else None))
 
     def close(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.join()
+            self._prefetch = None
+        if isinstance(self._native, NativeTable):
+            self._native.close()
+        self._native = None
         self._table = None
         self._db = None
         self._binding = None
