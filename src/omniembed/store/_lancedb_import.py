@@ -66,13 +66,6 @@ def import_lancedb() -> ModuleType:
     with _lock:
         if "lancedb" not in sys.modules:
             defer_namespace_client()
-            # the native extension first, through the one loader that registers it (``_lance_native``):
-            # a search's prefetch thread may be loading it right now, and an ``import lancedb`` racing
-            # it loaded the extension a second time, whose init panicked in Rust ("env_logger::init_from_env
-            # should not be called after logger initialized"; seen on `omniembed cluster`)
-            from ._lance_native import native_module
-
-            native_module()
     import lancedb
 
     return lancedb
