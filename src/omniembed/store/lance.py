@@ -262,6 +262,12 @@ class LanceStore(Store):
 
     def _connect(self):
         if self._db is None:
+            if self._prefetch is not None and self._prefetch is not threading.current_thread():
+                # the prefetch may be loading LanceDB's native extension outside its package right now;
+                # importing the package meanwhile loaded the extension twice, and its second init
+                # panicked in Rust ("env_logger::init_from_env should not be called after logger
+                # initialized", `omniembed cluster`, now and then)
+                self._prefetch.join()
             lancedb = import_lancedb()
 
             # read_consistency_interval=0: every read sees the latest commit, so a search page served
