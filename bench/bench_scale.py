@@ -273,7 +273,7 @@ def run_size(n: int, base: np.ndarray, queries: np.ndarray, texts: list[str], ar
         import omniembed.store.lance as lance_mod
 
         keep = (lance_mod.NPROBES, lance_mod.REFINE_FACTOR, lance_mod.PROBE_SHARE)
-        for npb, rf in ((32, 4), (64, 2), (64, 4), (96, 4), (128, 2), (128, 4)):
+        for npb, rf in ((32, 4), (64, 2), (64, 4), (96, 2), (96, 4), (128, 2), (128, 4)):
             lance_mod.NPROBES, lance_mod.REFINE_FACTOR, lance_mod.PROBE_SHARE = npb, rf, 0.0
             rec, lat = [], []
             for i, q in enumerate(qs):
