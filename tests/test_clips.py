@@ -178,12 +178,12 @@ def test_index_folder_embeds_audio_together_and_reports_bad_files(clips, tmp_pat
 
 
 def test_a_clips_transcript_does_not_depend_on_its_neighbours(clips, alone):
-    """Transcribed together by default, a clip reads as it reads alone and whatever else is in the
-    list (each clip has its own encoding): re-indexing a folder with one more file changes no vector."""
+    """Transcribed together, a clip reads as it reads alone and whatever else is in the list (each clip
+    has its own encoding): re-indexing a folder with one more file changes no vector."""
     srcs = [_src(clips["reports"]), _src(clips["de"])]
     want = [alone[n].segments[0].text for n in ("reports", "de")]
-    assert [e.segments[0].text for e in extract_many(srcs, _ctx())] == want
-    more = extract_many([_src(clips["late"]), *srcs, _src(clips["pause"])], _ctx())
+    assert [e.segments[0].text for e in extract_many(srcs, _ctx(pack_clips=True))] == want
+    more = extract_many([_src(clips["late"]), *srcs, _src(clips["pause"])], _ctx(pack_clips=True))
     assert [e.segments[0].text for e in more[1:3]] == want
-    # pack_clips=False: every file through the one-file path
-    assert [e.segments[0].text for e in extract_many(srcs, _ctx(pack_clips=False))] == want
+    # the default (pack_clips=False): every file through the one-file path
+    assert [e.segments[0].text for e in extract_many(srcs, _ctx())] == want

@@ -211,8 +211,10 @@ class AsrOptions:
         pack_clips: transcribe the short recordings (<= 60 s each) of one call together
             (:meth:`Asr.transcribe_clips`: ``Embedder.embed`` on a list, ``omniembed index`` across files,
             the server's merged batches): each clip is encoded once and every clip's readings are decoded
-            in one batched beam search. On (the default): measured numbers in docs/audio-video.md
-            ("Many short recordings"). Off = every file alone through :meth:`Asr.transcribe_block`.
+            in one batched beam search. Off by default (every file alone through
+            :meth:`Asr.transcribe_block`): measured on 12 espeak clips in 4 languages, 1.6x faster than
+            faster-whisper per clip at the default 30-s context (4.1x at ``clip_context_s=10``), but
+            eval-dev D3's German/French rows drop (docs/audio-video.md, "Many short recordings").
         clip_context_s: the seconds each short clip's speech is zero-padded to before Whisper encodes
             it, once, for identification and decoding. 30 (default) is exactly the window
             faster-whisper encodes for a short clip, so the transcript is the one-file path's; 10 costs a
@@ -234,7 +236,7 @@ class AsrOptions:
     condition_on_previous_text: bool = False
     window_s: float = 30.0
     block_s: float = 240.0
-    pack_clips: bool = True
+    pack_clips: bool = False
     clip_context_s: float | None = 30.0
 
     @classmethod
@@ -649,26 +651,10 @@ class Asr:
                     max_initial_timestamp_index=int(round(1.0 / m.time_precision)),
                 )  # fmt: skip
                 for (c, lang), res in zip(batch, results):
-                    tokens = res.sequences_ids[0]
-                    avg_logprob = res.scores[0] * len(tokens) / (len(tokens) + 1)
-                    if res.no_speech_prob > 0.6 and avg_logprob < -1.0:
-                        continue
-                    tok = tokenizers[lang]
                     size = min(int(c.speech.size / fe.hop_length), 2 * c.enc.shape[0])
-                    segs, _, _ = m._split_segments_by_timestamps(
-                        tokenizer=tok, tokens=tokens, time_offset=0.0, segment_size=size,
-                        segment_duration=size * fe.time_per_frame, seek=0,
-                    )  # fmt: skip
-                    segs = [s for s in segs if s["start"] != s["end"] or tok.decode(s["tokens"]).strip()]
-                    if not segs:
-                        continue
                     one = ctranslate2.StorageView.from_array(np.ascontiguousarray(c.enc[None]))
-                    m.add_word_timestamps([segs], tok, one, size, _PREPEND, _APPEND, 0.0)
-                    span = [(0.0, c.speech.size / SAMPLE_RATE)]
-                    for s in segs:
-                        words = [_Word(w["start"], w["end"], w["word"]) for w in s.get("words") or []]
-                        _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], avg_logprob,
-                                    [c], span, lang, found, reach)  # fmt: skip
+                    self._read_back(res, tokenizers[lang], one, size, [c], [(0.0, c.speech.size / SAMPLE_RATE)],
+                                    lang, found, reach)  # fmt: skip
         return found
 
     def _decode_window(self, window: list[_Clip], lang: str, opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
@@ -718,26 +704,32 @@ class Asr:
             per_window = np.asarray(encoded) if len(windows) > 1 else None
             found: dict[tuple[int, str], list[AsrSegment]] = {}
             for i, ((lang, window), (samples, spans), feat, res) in enumerate(zip(windows, layouts, feats, results)):
-                tokens = res.sequences_ids[0]
-                avg_logprob = res.scores[0] * len(tokens) / (len(tokens) + 1)
-                if res.no_speech_prob > 0.6 and avg_logprob < -1.0:
-                    continue  # faster-whisper's no-speech rule: the window is silence
-                tok = tokenizers[lang]
-                size = feat.shape[-1]
-                segs, _, _ = m._split_segments_by_timestamps(
-                    tokenizer=tok, tokens=tokens, time_offset=0.0, segment_size=size,
-                    segment_duration=size * fe.time_per_frame, seek=0,
-                )  # fmt: skip
-                segs = [s for s in segs if s["start"] != s["end"] or tok.decode(s["tokens"]).strip()]
-                if not segs:
-                    continue
                 one = encoded if per_window is None else ctranslate2.StorageView.from_array(per_window[i : i + 1])
-                m.add_word_timestamps([segs], tok, one, size, _PREPEND, _APPEND, 0.0)
-                for s in segs:
-                    words = [_Word(w["start"], w["end"], w["word"]) for w in s.get("words") or []]
-                    _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], avg_logprob,
-                                window, spans, lang, found, reach)  # fmt: skip
+                self._read_back(res, tokenizers[lang], one, feat.shape[-1], window, spans, lang, found, reach)
         return found
+
+    def _read_back(self, res: Any, tok: Any, encoded: Any, size: int, window: list[_Clip],
+                   spans: list[tuple[float, float]], lang: str, found: dict, reach: dict) -> None:
+        """One generate() result (a packed window, or one clip's reading): faster-whisper's no-speech
+        rule, segments by timestamp, word alignment on ``encoded`` (``size`` frames of content), then
+        the words back to the clips they fall in (:func:`_split_back`)."""
+        m = self.model
+        tokens = res.sequences_ids[0]
+        avg_logprob = res.scores[0] * len(tokens) / (len(tokens) + 1)
+        if res.no_speech_prob > 0.6 and avg_logprob < -1.0:
+            return  # faster-whisper's no-speech rule: silence
+        segs, _, _ = m._split_segments_by_timestamps(
+            tokenizer=tok, tokens=tokens, time_offset=0.0, segment_size=size,
+            segment_duration=size * m.feature_extractor.time_per_frame, seek=0,
+        )  # fmt: skip
+        segs = [s for s in segs if s["start"] != s["end"] or tok.decode(s["tokens"]).strip()]
+        if not segs:
+            return
+        m.add_word_timestamps([segs], tok, encoded, size, _PREPEND, _APPEND, 0.0)
+        for s in segs:
+            words = [_Word(w["start"], w["end"], w["word"]) for w in s.get("words") or []]
+            _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], avg_logprob,
+                        window, spans, lang, found, reach)  # fmt: skip
 
     def _decode(self, audio: np.ndarray, offset_s: float, opts: AsrOptions, language: str | None) -> tuple[list[AsrSegment], Any]:
         """Segments (absolute seconds) and faster-whisper's TranscriptionInfo (language, probabilities)."""
