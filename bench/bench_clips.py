@@ -12,11 +12,13 @@ the shared machine hits every variant alike):
 * **baseline**: faster-whisper's ``WhisperModel.transcribe`` called per clip, the same Whisper base int8
   model (``cpu_threads=2``) and the library's decoding settings (beam 5, temperature 0, VAD, word
   timestamps, no conditioning on previous text, language identified per clip);
-* **one by one**: ``Embedder.embed(clip)`` per clip (ASR + e5 + pooling);
-* **as a list**: ``Embedder.embed([all clips])`` (batched recognition, ``media/audio.py``);
-* **as a list, identification trusted**: the same with ``lid_candidates=1`` (no second, hedged reading
-  of unsure clips: the same work as the baseline, which never hedges);
-* **index**: ``omniembed index`` (``Indexer``) on the folder of clips into a fresh store.
+* **one by one**: ``Embedder.embed(clip)`` per clip (ASR + e5 + pooling; ``--skip-single`` skips it);
+* **as a list**: ``Embedder.embed([all clips])`` with ``pack_clips=True`` (batched recognition,
+  ``media/audio.py`` → ``Asr.transcribe_clips``: every clip encoded once at 30 s, one batched beam
+  search for every clip and hedged reading);
+* **as a list, 10-s context**: the same with ``clip_context_s=10`` (each clip encoded at 10 s);
+* **index**: ``omniembed index`` (``Indexer``) on the folder of clips into a fresh store, with the
+  default options and with ``clip_context_s=10``.
 
 Prints the real-time factor (seconds of audio per wall second) of each, the ratio of each to the
 baseline from the same round, and the load average before and after. Target of issue 18: the list and
@@ -103,6 +105,7 @@ def main() -> None:
     ap.add_argument("--voices", help="only these espeak voices, e.g. en-us (default: en-us, de, fr-fr, es)")
     ap.add_argument("--beam-size", type=int, default=5, help="Whisper beam size for every variant")
     ap.add_argument("--skip-index", action="store_true", help="do not measure `omniembed index`")
+    ap.add_argument("--skip-single", action="store_true", help="do not measure Embedder.embed per clip")
     ap.add_argument("--quick", action="store_true", help="6 clips, 1 round")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args()
@@ -132,7 +135,7 @@ def main() -> None:
         console.print(f"{len(clips)} clips, {audio_s:.1f} s of audio ({lens[0]:.1f}-{lens[-1]:.1f} s each)")
 
         emb = Embedder(asr_options=opts)
-        trusting = Embedder(asr_options={**opts, "lid_candidates": 1})
+        short_ctx = Embedder(asr_options={**opts, "clip_context_s": 10})
         model = get_asr().model  # the very model the library uses: same weights, int8, cpu_threads=2
         emb.embed("warm up the text encoder")
 
@@ -151,23 +154,27 @@ def main() -> None:
         def as_list() -> None:
             emb.embed(clips)
 
-        def as_list_trusted() -> None:
-            trusting.embed(clips)
+        def as_list_short() -> None:
+            short_ctx.embed(clips)
 
-        def index() -> None:
+        def index(embedder=emb) -> None:
             store_dir = work / f"store-{time.monotonic_ns()}"
             store = open_store(str(store_dir))
             try:
-                rep = Indexer(store, emb).run(work / "notes", progress=False)
+                rep = Indexer(store, embedder).run(work / "notes", progress=False)
                 assert rep.indexed == len(clips) and not rep.failed, rep.failed
             finally:
                 store.close()
                 shutil.rmtree(store_dir, ignore_errors=True)
 
-        variants = {"faster-whisper per clip": baseline, "Embedder.embed per clip": one_by_one,
-                    "Embedder.embed(list)": as_list, "Embedder.embed(list), lid_candidates=1": as_list_trusted}
+        variants = {"faster-whisper per clip": baseline}
+        if not args.skip_single:
+            variants["Embedder.embed per clip"] = one_by_one
+        variants["Embedder.embed(list)"] = as_list
+        variants["Embedder.embed(list), clip_context_s=10"] = as_list_short
         if not args.skip_index:
             variants["omniembed index (folder)"] = index
+            variants["omniembed index (folder), clip_context_s=10"] = lambda: index(short_ctx)
         times: dict[str, list[float]] = {k: [] for k in variants}
         names = list(variants)
         for r in range(args.rounds):

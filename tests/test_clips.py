@@ -1,7 +1,8 @@
-"""Many short recordings at once (issue 18): clips transcribed together, packed into shared Whisper
-windows, must mean what each clip transcribed alone means — text, language, seconds relative to the
-clip, no-speech, hedged readings — on real espeak-ng speech. Also the list path of ``Embedder.embed``
-and ``omniembed index`` across files."""
+"""Many short recordings at once (issue 18): clips transcribed together (one encode per clip, one
+batched beam search; or, ``clip_context_s=None``, packed into shared Whisper windows) must mean what
+each clip transcribed alone means — text, language, seconds relative to the clip, no-speech, hedged
+readings — on real espeak-ng speech. Also the list path of ``Embedder.embed`` and ``omniembed index``
+across files."""
 
 from __future__ import annotations
 
@@ -57,13 +58,17 @@ def _samples(path: Path) -> np.ndarray:
     return decode_audio(str(path))
 
 
-def test_packed_clips_mean_what_single_clips_mean(clips):
+@pytest.mark.parametrize("context", [30.0, 10.0, None])
+def test_packed_clips_mean_what_single_clips_mean(clips, context):
     names = ["reports", "late", "tone", "pause", "de"]
     samples = [_samples(clips[n]) for n in names]
-    opts = AsrOptions()
+    opts = AsrOptions(clip_context_s=context)
     asr = get_asr()
     alone = {n: asr.transcribe_block(s, 0.0, opts) for n, s in zip(names, samples)}
     packed = dict(zip(names, asr.transcribe_clips(samples, opts)))
+    if context == 30.0:  # the window faster-whisper encodes: the one-file path's very transcript
+        for n in names:
+            assert [s.text for s in packed[n]] == [s.text for s in alone[n]], n
 
     assert alone["tone"] == [] and packed["tone"] == []  # no speech, either way
     for n in ("reports", "late", "pause", "de"):
@@ -172,9 +177,13 @@ def test_index_folder_embeds_audio_together_and_reports_bad_files(clips, tmp_pat
         store.close()
 
 
-def test_packing_is_opt_in(clips, alone):
-    """By default a list of clips is transcribed file by file, so a clip's transcript (and vector) never
-    depends on the clips beside it."""
+def test_a_clips_transcript_does_not_depend_on_its_neighbours(clips, alone):
+    """Transcribed together, a clip reads as it reads alone and whatever else is in the list (each clip
+    has its own encoding): re-indexing a folder with one more file changes no vector."""
     srcs = [_src(clips["reports"]), _src(clips["de"])]
-    listed = extract_many(srcs, _ctx())
-    assert [e.segments[0].text for e in listed] == [alone[n].segments[0].text for n in ("reports", "de")]
+    want = [alone[n].segments[0].text for n in ("reports", "de")]
+    assert [e.segments[0].text for e in extract_many(srcs, _ctx(pack_clips=True))] == want
+    more = extract_many([_src(clips["late"]), *srcs, _src(clips["pause"])], _ctx(pack_clips=True))
+    assert [e.segments[0].text for e in more[1:3]] == want
+    # the default (pack_clips=False): every file through the one-file path
+    assert [e.segments[0].text for e in extract_many(srcs, _ctx())] == want

@@ -208,12 +208,19 @@ class AsrOptions:
         window_s: seconds of speech per transcript window (one embedded piece).
         block_s: seconds of audio decoded and transcribed at a time (memory bound; language is
             identified per block).
-        pack_clips: transcribe a list of short recordings (<= 60 s each) together, packed into shared
-            Whisper windows (:meth:`Asr.transcribe_clips`). Off by default: measured on 12 espeak clips
-            in four languages it was 1.46x faster than faster-whisper per clip (not the 3x hoped for,
-            because unsure language identification splits the windows by language), cost one D3 query
-            (R@1 0.967 -> 0.933), and makes a clip's transcript depend on the clips packed beside it.
-            Worth turning on for large folders of same-language voice notes.
+        pack_clips: transcribe the short recordings (<= 60 s each) of one call together
+            (:meth:`Asr.transcribe_clips`: ``Embedder.embed`` on a list, ``omniembed index`` across files,
+            the server's merged batches): each clip is encoded once and every clip's readings are decoded
+            in one batched beam search. Off by default (every file alone through
+            :meth:`Asr.transcribe_block`): measured on 12 espeak clips in 4 languages, 1.6x faster than
+            faster-whisper per clip at the default 30-s context (4.1x at ``clip_context_s=10``), but
+            eval-dev D3's German/French rows drop (docs/audio-video.md, "Many short recordings").
+        clip_context_s: the seconds each short clip's speech is zero-padded to before Whisper encodes
+            it, once, for identification and decoding. 30 (default) is exactly the window
+            faster-whisper encodes for a short clip, so the transcript is the one-file path's; 10 costs a
+            third of the encoder time (the encoder is where short clips spend it) but Whisper, trained
+            on 30-s windows, identifies and reads a little worse (D3 numbers in the docs). None = the
+            former path: clips packed side by side into shared 30-s windows per language.
     """
 
     language: str | None = None
@@ -230,6 +237,7 @@ class AsrOptions:
     window_s: float = 30.0
     block_s: float = 240.0
     pack_clips: bool = False
+    clip_context_s: float | None = 30.0
 
     @classmethod
     def from_dict(cls, opts: dict[str, Any] | None) -> "AsrOptions":
@@ -264,6 +272,8 @@ class AsrOptions:
             raise InvalidInput("ASR lid_candidates must be 1..5 and lid_threshold in [0, 1]")
         if not 1 <= int(o.beam_size) <= 10:
             raise InvalidInput("ASR beam_size must be between 1 and 10")
+        if o.clip_context_s is not None and not 5.0 <= o.clip_context_s <= 30.0:
+            raise InvalidInput("ASR clip_context_s must be in [5, 30] seconds, or None (pack clips into shared windows)")
         if not 5 <= o.window_s <= 600 or not 30 <= o.block_s <= 3600:
             raise InvalidInput("ASR window_s must be in [5, 600] and block_s in [30, 3600]")
         return o
@@ -307,6 +317,20 @@ PACK_WINDOW_S = 29.0
 #: encode (15 s: ~0.2-0.45).
 LID_SECONDS = 10.0
 LID_BATCH = 8
+#: A clip is encoded at ``AsrOptions.clip_context_s`` only if its speech leaves this much silence after
+#: it: with none, Whisper at a 10-s context read on past the end (a sentence repeated, seen on a 9-s clip).
+CONTEXT_MARGIN_S = 2.0
+#: Readings (clip, language) decoded in one batched beam search.
+READING_BATCH = 16
+#: Clips identified and decoded together at most (bounds the encodings kept: ~1-3 MB per clip).
+CLIP_GROUP = 64
+
+
+def _fit(feats: np.ndarray, frames: int) -> np.ndarray:
+    """Log-mel features zero-padded (or cut) to ``frames``, as faster-whisper's pad_or_trim does to 3000."""
+    if feats.shape[1] < frames:
+        return np.pad(feats, ((0, 0), (0, frames - feats.shape[1])))
+    return feats[:, :frames]
 
 
 @dataclass
@@ -326,6 +350,7 @@ class _Clip:
     chunks: list[dict]  # VAD speech chunks in samples of ``audio`` ([] = all of it)
     langs: list[str] = field(default_factory=list)
     probs: dict[str, float] = field(default_factory=dict)
+    enc: np.ndarray | None = None  # encoder output of the whole speech at LID_SECONDS (when it fits)
 
     @classmethod
     def of(cls, index: int, audio: np.ndarray, vad: bool) -> "_Clip":
@@ -497,19 +522,30 @@ class Asr:
             packable.append(clip)
         if not packable:
             return out
-        self._identify(packable, opts)
-        # every reading to make, packed per language: a window is decoded in one language (decoding a
-        # whole window in another language for one clip costs more than a window of its own)
-        windows = [(lang, w) for lang in sorted({lang for c in packable for lang in c.langs})
-                   for w in _pack([c for c in packable if lang in c.langs])]  # fmt: skip
+        for lo in range(0, len(packable), CLIP_GROUP):
+            self._transcribe_group(packable[lo : lo + CLIP_GROUP], opts, out)
+        return out
+
+    def _transcribe_group(self, packable: list[_Clip], opts: AsrOptions, out: list[list[AsrSegment]]) -> None:
+        """:meth:`transcribe_clips` on a group of clips with speech (at most ``CLIP_GROUP``)."""
         readings: dict[tuple[int, str], list[AsrSegment]] = {}
         reach: dict[tuple[int, str], float] = {}  # how far into each clip's speech the words went
-        if opts.temperatures == (0.0,):  # windows of every language decoded together (one batch)
-            for lo in range(0, len(windows), WINDOW_BATCH):
-                readings.update(self._decode_windows(windows[lo : lo + WINDOW_BATCH], opts, reach))
-        else:  # sampling, or Whisper's temperature fallback (per window): faster-whisper's own loop
-            for lang, window in windows:
-                readings.update(self._decode_window(window, lang, opts, reach))
+        own = opts.clip_context_s is not None and opts.temperatures == (0.0,)
+        if own:  # one encoding per clip; identification and every reading from it
+            self._encode(packable, opts)
+        self._identify(packable, opts)
+        if own:
+            readings.update(self._decode_own(packable, opts, reach))
+        else:
+            # every reading to make, packed per language: a window is decoded in one language
+            windows = [(lang, w) for lang in sorted({lang for c in packable for lang in c.langs})
+                       for w in _pack([c for c in packable if lang in c.langs])]  # fmt: skip
+            if opts.temperatures == (0.0,):  # windows of every language decoded together (one batch)
+                for lo in range(0, len(windows), WINDOW_BATCH):
+                    readings.update(self._decode_windows(windows[lo : lo + WINDOW_BATCH], opts, reach))
+            else:  # sampling, or Whisper's temperature fallback (per window): faster-whisper's own loop
+                for lang, window in windows:
+                    readings.update(self._decode_window(window, lang, opts, reach))
         for c in packable:
             per_lang = []
             for lang in c.langs:
@@ -523,24 +559,35 @@ class Asr:
                     seg.language_probability = c.probs.get(lang, 1.0)
                 per_lang.append(segs)
             out[c.index] = per_lang[0] if len(per_lang) == 1 else _combine(per_lang, c.langs, c.probs, opts)
-        return out
+            c.enc = None  # ~1-3 MB each
 
     def _identify(self, clips: list[_Clip], opts: AsrOptions) -> None:
-        """Set each clip's candidate languages (``langs``, most probable first) and their probabilities."""
+        """Set each clip's candidate languages (``langs``, most probable first) and their probabilities:
+        from the clip's own encoding (``clip_context_s``, :meth:`_encode`) when it has one, else from
+        its first ``LID_SECONDS`` of speech (the packed-window path)."""
         if opts.language is not None:
             for c in clips:
                 c.langs, c.probs = [opts.language], {opts.language: 1.0}
             return
+        import ctranslate2
+
         fe = self.model.feature_extractor
         frames = int(LID_SECONDS * fe.sampling_rate / fe.hop_length)
-        feats = [fe(c.speech[: int(LID_SECONDS * SAMPLE_RATE)])[:, :-1] for c in clips]
-        feats = [np.pad(f, ((0, 0), (0, frames - f.shape[1]))) if f.shape[1] < frames else f[:, :frames]
-                 for f in feats]  # zero-padded like faster-whisper's pad_or_trim, to LID_SECONDS
         for lo in range(0, len(clips), LID_BATCH):
+            part = clips[lo : lo + LID_BATCH]
             with self.lock:
-                enc = self.model.encode(np.stack(feats[lo : lo + LID_BATCH]))
-                results = self.model.model.detect_language(enc)
-            for c, res in zip(clips[lo : lo + LID_BATCH], results):
+                if all(c.enc is not None for c in part):  # one encoding per clip, already made
+                    results = []
+                    for shape in sorted({c.enc.shape for c in part}):
+                        same = [c for c in part if c.enc.shape == shape]
+                        enc = ctranslate2.StorageView.from_array(np.stack([c.enc for c in same]))
+                        results += list(zip(same, self.model.model.detect_language(enc)))
+                    results.sort(key=lambda cr: part.index(cr[0]))
+                    results = [r for _, r in results]
+                else:
+                    feats = [_fit(fe(c.speech[: int(LID_SECONDS * SAMPLE_RATE)])[:, :-1], frames) for c in part]
+                    results = self.model.model.detect_language(self.model.encode(np.stack(feats)))
+            for c, res in zip(part, results):
                 probs = [(tok[2:-2], float(p)) for tok, p in res]
                 if opts.languages:  # restricted: the most probable allowed language, trusted
                     ranked = [(lang, p) for lang, p in probs if lang in opts.languages]
@@ -551,6 +598,70 @@ class Asr:
                 c.probs = dict(probs)
                 unsure = opts.lid_candidates > 1 and p_top < opts.lid_threshold
                 c.langs = [lang for lang, _ in probs[: opts.lid_candidates]] if unsure else [top]
+
+    def _encode(self, clips: list[_Clip], opts: AsrOptions) -> None:
+        """Encode every clip's speech ONCE, zero-padded to ``clip_context_s`` (30 s = exactly the window
+        faster-whisper encodes for it; a clip whose speech does not fit with ``CONTEXT_MARGIN_S`` to
+        spare gets the next multiple of 10 s, at most 30): identification and every reading decode
+        from this one encoding (``c.enc``)."""
+        fe = self.model.feature_extractor
+        by_ctx: dict[int, list[_Clip]] = {}
+        for c in clips:
+            ctx = opts.clip_context_s
+            need = c.speech.size / SAMPLE_RATE + CONTEXT_MARGIN_S
+            if need > ctx:
+                ctx = min(30.0, 10.0 * np.ceil(need / 10.0))
+            by_ctx.setdefault(int(ctx * fe.sampling_rate / fe.hop_length), []).append(c)
+        for frames, group in by_ctx.items():
+            for lo in range(0, len(group), LID_BATCH):
+                part = group[lo : lo + LID_BATCH]
+                feats = np.stack([_fit(fe(c.speech)[:, :-1], frames) for c in part])
+                with self.lock:
+                    enc = np.asarray(self.model.encode(feats))
+                for c, e in zip(part, enc):
+                    c.enc = e
+
+    def _decode_own(self, clips: list[_Clip], opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
+        """Every reading (clip, language) decoded from the clip's own encoding (:meth:`_encode`), in
+        batches of ``READING_BATCH`` readings of the same context length: one beam search for many
+        clips and languages (beam search on 2 cores is bound by reading the decoder's weights once per
+        step, so a batch costs little more than one), then timestamps and word alignment as
+        faster-whisper computes them. A clip's transcript depends on the clip alone."""
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        m = self.model
+        fe = m.feature_extractor
+        tokenizers = {lang: Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task=opts.task, language=lang)
+                      for lang in {lang for c in clips for lang in c.langs}}  # fmt: skip
+        jobs = [(c, lang) for c in clips for lang in c.langs]
+        jobs.sort(key=lambda j: j[0].enc.shape[0])  # same context length per batch
+        found: dict[tuple[int, str], list[AsrSegment]] = {}
+        lo = 0
+        while lo < len(jobs):
+            hi = lo
+            while hi < len(jobs) and hi - lo < READING_BATCH and jobs[hi][0].enc.shape[0] == jobs[lo][0].enc.shape[0]:
+                hi += 1
+            batch = jobs[lo:hi]
+            lo = hi
+            prompts = [m.get_prompt(tokenizers[lang], [], without_timestamps=False) for _, lang in batch]
+            cap = max(_token_cap(c.speech) for c, _ in batch)
+            with self.lock:
+                encoded = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack([c.enc for c, _ in batch])))
+                results = m.model.generate(
+                    encoded, prompts, beam_size=opts.beam_size, patience=1, length_penalty=1,
+                    repetition_penalty=1, no_repeat_ngram_size=0, max_length=min(m.max_length, len(prompts[0]) + cap),
+                    return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+                    suppress_tokens=get_suppressed_tokens(next(iter(tokenizers.values())), [-1]),
+                    max_initial_timestamp_index=int(round(1.0 / m.time_precision)),
+                )  # fmt: skip
+                for (c, lang), res in zip(batch, results):
+                    size = min(int(c.speech.size / fe.hop_length), 2 * c.enc.shape[0])
+                    one = ctranslate2.StorageView.from_array(np.ascontiguousarray(c.enc[None]))
+                    self._read_back(res, tokenizers[lang], one, size, [c], [(0.0, c.speech.size / SAMPLE_RATE)],
+                                    lang, found, reach)  # fmt: skip
+        return found
 
     def _decode_window(self, window: list[_Clip], lang: str, opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
         """Decode clips packed into one window in ``lang`` with faster-whisper's own loop (temperature
@@ -599,26 +710,32 @@ class Asr:
             per_window = np.asarray(encoded) if len(windows) > 1 else None
             found: dict[tuple[int, str], list[AsrSegment]] = {}
             for i, ((lang, window), (samples, spans), feat, res) in enumerate(zip(windows, layouts, feats, results)):
-                tokens = res.sequences_ids[0]
-                avg_logprob = res.scores[0] * len(tokens) / (len(tokens) + 1)
-                if res.no_speech_prob > 0.6 and avg_logprob < -1.0:
-                    continue  # faster-whisper's no-speech rule: the window is silence
-                tok = tokenizers[lang]
-                size = feat.shape[-1]
-                segs, _, _ = m._split_segments_by_timestamps(
-                    tokenizer=tok, tokens=tokens, time_offset=0.0, segment_size=size,
-                    segment_duration=size * fe.time_per_frame, seek=0,
-                )  # fmt: skip
-                segs = [s for s in segs if s["start"] != s["end"] or tok.decode(s["tokens"]).strip()]
-                if not segs:
-                    continue
                 one = encoded if per_window is None else ctranslate2.StorageView.from_array(per_window[i : i + 1])
-                m.add_word_timestamps([segs], tok, one, size, _PREPEND, _APPEND, 0.0)
-                for s in segs:
-                    words = [_Word(w["start"], w["end"], w["word"]) for w in s.get("words") or []]
-                    _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], avg_logprob,
-                                window, spans, lang, found, reach)  # fmt: skip
+                self._read_back(res, tokenizers[lang], one, feat.shape[-1], window, spans, lang, found, reach)
         return found
+
+    def _read_back(self, res: Any, tok: Any, encoded: Any, size: int, window: list[_Clip],
+                   spans: list[tuple[float, float]], lang: str, found: dict, reach: dict) -> None:
+        """One generate() result (a packed window, or one clip's reading): faster-whisper's no-speech
+        rule, segments by timestamp, word alignment on ``encoded`` (``size`` frames of content), then
+        the words back to the clips they fall in (:func:`_split_back`)."""
+        m = self.model
+        tokens = res.sequences_ids[0]
+        avg_logprob = res.scores[0] * len(tokens) / (len(tokens) + 1)
+        if res.no_speech_prob > 0.6 and avg_logprob < -1.0:
+            return  # faster-whisper's no-speech rule: silence
+        segs, _, _ = m._split_segments_by_timestamps(
+            tokenizer=tok, tokens=tokens, time_offset=0.0, segment_size=size,
+            segment_duration=size * m.feature_extractor.time_per_frame, seek=0,
+        )  # fmt: skip
+        segs = [s for s in segs if s["start"] != s["end"] or tok.decode(s["tokens"]).strip()]
+        if not segs:
+            return
+        m.add_word_timestamps([segs], tok, encoded, size, _PREPEND, _APPEND, 0.0)
+        for s in segs:
+            words = [_Word(w["start"], w["end"], w["word"]) for w in s.get("words") or []]
+            _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], avg_logprob,
+                        window, spans, lang, found, reach)  # fmt: skip
 
     def _decode(self, audio: np.ndarray, offset_s: float, opts: AsrOptions, language: str | None) -> tuple[list[AsrSegment], Any]:
         """Segments (absolute seconds) and faster-whisper's TranscriptionInfo (language, probabilities)."""

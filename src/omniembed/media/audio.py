@@ -7,8 +7,9 @@ the engine embeds the windows and pools them. Which files come here is decided b
 (``av.route``): an MP4 without pictures is audio, a silent video sent as ``audio/mp4`` goes to video.
 
 Many short files at once (:func:`extract_many`: a list given to ``Embedder.embed``, a folder being
-indexed) are decoded whole and transcribed together, packed into shared 30-s Whisper windows
-(``Asr.transcribe_clips``): a list of voice notes no longer pays a 30-s window per clip.
+indexed, the server's merged batches) are decoded whole and transcribed together
+(``Asr.transcribe_clips``): each clip is encoded once instead of twice or three times, and all their
+readings are decoded in one batched beam search.
 
 Audio in which Whisper hears no words still gets a vector (a plain description: "an audio recording of
 N seconds without recognisable speech"), the flag ``no_speech`` and a note, like an image without text.
@@ -74,13 +75,14 @@ def _short_samples(src: MediaSource, ctx: MediaContext, opts: AsrOptions) -> np.
 
 
 def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | OmniEmbedError]:
-    """The audio pipeline for many files at once. With ``AsrOptions.pack_clips`` short recordings (≤ ``SHORT_FILE_S``) are decoded
-    whole and transcribed together (:meth:`~omniembed.encoders.asr.Asr.transcribe_clips`: packed into
-    shared 30-s Whisper windows, which is where a list of voice notes gains its speed); other files go
-    through :func:`extract` one by one. Per file: its evidence, or the typed error it raised."""
+    """The audio pipeline for many files at once. With ``AsrOptions.pack_clips`` (opt-in) short
+    recordings (≤ ``SHORT_FILE_S``) are decoded whole and transcribed together
+    (:meth:`~omniembed.encoders.asr.Asr.transcribe_clips`: one encode per clip, one batched beam search
+    for all, which is where a list of voice notes gains its speed); other files go through
+    :func:`extract` one by one. Per file: its evidence, or the typed error it raised."""
     opts = AsrOptions.from_dict(ctx.asr_options)
     out: list[Evidence | OmniEmbedError | None] = [None] * len(srcs)
-    if not opts.pack_clips:  # the default: every file alone, its transcript independent of the others
+    if not opts.pack_clips:  # the default: every file alone, through the one-file path
         from . import extract_each
 
         return extract_each(srcs, ctx, extract)
