@@ -11,7 +11,7 @@ from PIL import Image
 
 from media_factory import text_image
 from omniembed.encoders.ocr import Ocr
-from omniembed.encoders.ocr_triage import DET_LINE_PX, MIN_DET_SCALE, analyse, det_scale
+from omniembed.encoders.ocr_triage import DET_LINE_PX, MIN_DET_SCALE, Layout, analyse, det_scale
 from omniembed.media.pdf import OCR_DPI, open_pdf, render_for_ocr
 from omniembed.media.source import Limits, MediaSource
 
@@ -107,6 +107,11 @@ def test_detection_scale_follows_the_text_size():
     assert big.line_px and small.line_px and big.line_px > 3 * small.line_px
     assert det_scale(big) == max(MIN_DET_SCALE, DET_LINE_PX / big.line_px) < 1.0
     assert det_scale(small) == 1.0
+    # a picture shrunk to OCR_MAX_SIDE after the look: its lines are shorter by that factor, so detection
+    # shrinks it less (a 4,000-px scan at half size: 28-px lines are 14 px, not 28)
+    scan = Layout(False, 28.0, 0.1)
+    assert det_scale(scan) == max(MIN_DET_SCALE, DET_LINE_PX / 28.0)
+    assert det_scale(scan, 0.5) == DET_LINE_PX / 14.0 > det_scale(scan)
 
 
 def test_triaged_reading_matches_the_plain_one_on_a_slide(readers):

@@ -158,12 +158,11 @@ class Ocr:
 
         eng = self._rapidocr()
         h, w = image.shape[:2]
-        if max(h, w) > OCR_MAX_SIDE:  # what RapidOCR's own preprocessing does with larger inputs
-            f = OCR_MAX_SIDE / max(h, w)
+        f = min(1.0, OCR_MAX_SIDE / max(h, w))
+        if f < 1.0:  # what RapidOCR's own preprocessing does with larger inputs
             image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
             h, w = image.shape[:2]
-        scale = det_scale(layout) if layout.line_px is None else det_scale(
-            Layout(layout.blank, layout.line_px * min(1.0, OCR_MAX_SIDE / max(h, w)), layout.ink))
+        scale = det_scale(layout, f)  # layout was measured before the resize: its lines are f times shorter now
         small = image if scale >= 1.0 else cv2.resize(
             image, (max(32, round(w * scale)), max(32, round(h * scale))), interpolation=cv2.INTER_AREA)
         det = eng._load_det_model()(small)

@@ -98,11 +98,13 @@ def _line_height(ink: np.ndarray) -> float | None:
     return float(np.median(heights))
 
 
-def det_scale(layout: Layout) -> float:
-    """The factor detection's input is scaled by (≤ 1): lines come out :data:`DET_LINE_PX` tall."""
+def det_scale(layout: Layout, resized: float = 1.0) -> float:
+    """The factor detection's input is scaled by (≤ 1): lines come out :data:`DET_LINE_PX` tall.
+    ``resized``: how much the picture was shrunk after ``layout`` was measured on it (its lines are
+    that much shorter now)."""
     if layout.line_px is None:
         return 1.0
-    return float(min(1.0, max(MIN_DET_SCALE, DET_LINE_PX / layout.line_px)))
+    return float(min(1.0, max(MIN_DET_SCALE, DET_LINE_PX / (layout.line_px * resized))))
 
 
 def render_dpi(layout: Layout, probe_dpi: float, max_dpi: float) -> float:
