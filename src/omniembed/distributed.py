@@ -343,27 +343,14 @@ class RayIndexer(Indexer):
 
         def jobs() -> Iterator[_Job]:
             for p in todo:
-                rel = p.relative_to(root_p).as_posix()
-                fid = file_id_for(root, rel)
-                entry = existing.get(fid)
-                out = FileOutcome(rel, "new" if entry is None else "changed", _modality(p) or "")
-                try:
-                    st = p.stat()
-                    out.size = st.st_size
-                    digest = sha256_file(p)
-                except OSError as exc:
-                    out.status, out.reason = "failed", _reason(exc)
+                out, todo_ = self._look(root_p, p, existing)  # stat and hash, as on one machine
+                if todo_ is None:  # unchanged content (manifest updated) or unreadable
                     self._emit(report, out)
                     bar.done_file(out)
                     continue
-                if entry is not None and entry.sha256 == digest:
-                    self.store.touch_file(fid, st.st_size, st.st_mtime_ns)
-                    out.status = "unchanged"
-                    self._emit(report, out)
-                    bar.done_file(out)
-                    continue
+                fid, digest, st = todo_
                 payload = (lambda p=p: str(p)) if self.ship == "paths" else (lambda p=p: p.read_bytes())
-                yield _Job(fid, rel, out.status, digest, st.st_size, st.st_mtime_ns, out.modality, payload)
+                yield _Job(fid, out.path, out.status, digest, st.st_size, st.st_mtime_ns, out.modality, payload)
 
         pool = self.pool or self._start()
         try:

@@ -39,7 +39,6 @@ __all__ = ["Indexer", "IndexReport", "FileOutcome", "walk", "index_folder", "wri
 #: then share each encoder call, short recordings Whisper windows: ``media/audio.py``) and written in
 #: ONE store commit. Also how much work a Ctrl-C may lose (bench/bench_index.py, issue 15).
 INDEX_BATCH = 32
-AUDIO_BATCH = INDEX_BATCH  # the former name (audio files were the only ones embedded together)
 _FILE_TEXT_CHARS = 1000  # how much of a file's content its file record keeps as a snippet
 @dataclass
 class FileOutcome:
@@ -380,20 +379,18 @@ class Indexer:
             return out, None
         return out, (fid, digest, st)
 
-    def index_file(self, root: Path, path: Path, existing: dict, result=None) -> FileOutcome:
-        """Embed one file on its own (unless its content hash is unchanged; ``result``: already
-        embedded) and replace its records."""
+    def index_file(self, root: Path, path: Path, existing: dict) -> FileOutcome:
+        """Embed one file on its own (unless its content hash is unchanged) and replace its records."""
         out, todo = self._look(root, path, existing)
         if todo is None:
             return out
         fid, digest, st = todo
         t0 = time.perf_counter()
         try:
-            if result is None:
-                result = self.embedder.embed_detailed(
-                    [path], task_type="RETRIEVAL_DOCUMENT", fine=self.fine,
-                    output_dimensionality=None if self.dims == self.embedder.dimensions else self.dims,
-                )[0]  # fmt: skip
+            result = self.embedder.embed_detailed(
+                [path], task_type="RETRIEVAL_DOCUMENT", fine=self.fine,
+                output_dimensionality=None if self.dims == self.embedder.dimensions else self.dims,
+            )[0]  # fmt: skip
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 — any failure of one file is reported, never fatal
