@@ -145,6 +145,16 @@ _HIT_COLUMNS = ["file_id", "root", "path", "level", "modality", "chunk", "page",
                 "source", "text"]
 
 
+def _hits(rows: list[dict], key: str, score) -> list[StoreHit]:
+    """Query rows (the hit columns plus ``key``: the distance or the BM25 score) as hits scored
+    ``score(row[key])``, in the query's order."""
+    out = []
+    for row in rows:
+        value = float(row.pop(key))
+        out.append(StoreHit(Record.from_payload(row), score(value)))
+    return out
+
+
 def ivf_partitions(rows: int) -> int:
     """IVF partitions of a vector index over ``rows`` records: ~√n, at most 4,096."""
     return max(1, min(4096, int(round(rows**0.5))))
@@ -476,26 +486,19 @@ class LanceStore(Store):
         modalities: Iterable[str] | None = None,
     ) -> list[StoreHit]:
         native = self._reader()
-        if native is not None:
-            rows = native.vector_search(vector, k, _HIT_COLUMNS + ["_distance"], _where(level, modalities),
-                                        nprobes=nprobes_for(self._row_count(native.count_rows)),
-                                        refine_factor=REFINE_FACTOR).to_pylist()
-            hits = []
-            for row in rows:
-                dist = float(row.pop("_distance"))
-                hits.append(StoreHit(Record.from_payload(row), 1.0 - dist))
-            return hits
-        q = (self.table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
-             .nprobes(nprobes_for(self._row_count(self.table.count_rows))).refine_factor(REFINE_FACTOR).limit(int(k))
-             .select(_HIT_COLUMNS + ["_distance"]))  # fmt: skip
         where = _where(level, modalities)
-        if where:
-            q = q.where(where, prefilter=True)
-        hits = []
-        for row in q.to_arrow().to_pylist():
-            dist = float(row.pop("_distance"))
-            hits.append(StoreHit(Record.from_payload(row), 1.0 - dist))
-        return hits
+        if native is not None:
+            rows = native.vector_search(vector, k, _HIT_COLUMNS + ["_distance"], where,
+                                        nprobes=nprobes_for(self._row_count(native.count_rows)),
+                                        refine_factor=REFINE_FACTOR)
+        else:
+            q = (self.table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
+                 .nprobes(nprobes_for(self._row_count(self.table.count_rows))).refine_factor(REFINE_FACTOR)
+                 .limit(int(k)).select(_HIT_COLUMNS + ["_distance"]))  # fmt: skip
+            if where:
+                q = q.where(where, prefilter=True)
+            rows = q.to_arrow()
+        return _hits(rows.to_pylist(), "_distance", lambda d: 1.0 - d)
 
     def _row_count(self, count_rows) -> int:
         """The table's row count (``count_rows()`` of the read path in use), re-read at most every
@@ -520,20 +523,21 @@ class LanceStore(Store):
                 return []
             if "text" not in native.indexed_columns():
                 self.ensure_indexes(ann=False)
-            rows = native.text_search(query, "text", k, _HIT_COLUMNS + ["_score"], _where(level, modalities)).to_pylist()
-            return [StoreHit(Record.from_payload(row), float(row.pop("_score"))) for row in rows]
-        import_lancedb()
-        from lancedb.query import MatchQuery
+            rows = native.text_search(query, "text", k, _HIT_COLUMNS + ["_score"], _where(level, modalities))
+        else:
+            import_lancedb()
+            from lancedb.query import MatchQuery
 
-        if not query.strip() or self._read_binding() is None or self.table.count_rows() == 0:
-            return []
-        if "text" not in self._indexed_columns():
-            self.ensure_indexes(ann=False)
-        q = self.table.search(MatchQuery(query, "text"), query_type="fts").limit(int(k)).select(_HIT_COLUMNS + ["_score"])
-        where = _where(level, modalities)
-        if where:
-            q = q.where(where, prefilter=True)
-        return [StoreHit(Record.from_payload(row), float(row.pop("_score"))) for row in q.to_arrow().to_pylist()]
+            if not query.strip() or self._read_binding() is None or self.table.count_rows() == 0:
+                return []
+            if "text" not in self._indexed_columns():
+                self.ensure_indexes(ann=False)
+            q = self.table.search(MatchQuery(query, "text"), query_type="fts").limit(int(k)).select(_HIT_COLUMNS + ["_score"])
+            where = _where(level, modalities)
+            if where:
+                q = q.where(where, prefilter=True)
+            rows = q.to_arrow()
+        return _hits(rows.to_pylist(), "_score", float)
 
     def records(self, level: str = "file", with_vectors: bool = True) -> list[Record]:
         if self._read_binding() is None:
