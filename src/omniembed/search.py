@@ -193,11 +193,12 @@ class Searcher:
         level = "chunk" if chunks else None
         dense: list[StoreHit] = []
         keyword: list[StoreHit] = []
+        if mode != "keyword":
+            qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
         if mode == "hybrid":
             # the fusion ranks files by their places in BOTH lists, so each list goes as deep as it did
             # when the default was measured on D4 and the keyword set (docs/search.md)
-            n = _HYBRID_DEPTH(k)
-            qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
+            n = _hybrid_depth(k)
             dense = self.store.search(qv, n, level=level, modalities=mods)
             keyword = self.store.search_text(text or "", n, level=level, modalities=mods)
         else:
@@ -208,8 +209,6 @@ class Searcher:
                     return self.store.search_text(text or "", n, level=level, modalities=mods)
                 return self.store.search(qv, n, level=level, modalities=mods)
 
-            if mode == "dense":
-                qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
             got = _fill(fetch, k, files=not chunks)
             if mode == "dense":
                 dense = got
@@ -267,7 +266,7 @@ class Searcher:
         self.store.close()
 
 
-def _HYBRID_DEPTH(k: int) -> int:
+def _hybrid_depth(k: int) -> int:
     """Records per list in hybrid mode: as many as the two former scans returned (chunks + files)."""
     return max(k * 10, 50) + max(k * 3, 30)
 
