@@ -350,7 +350,7 @@ class _Clip:
     chunks: list[dict]  # VAD speech chunks in samples of ``audio`` ([] = all of it)
     langs: list[str] = field(default_factory=list)
     probs: dict[str, float] = field(default_factory=dict)
-    enc: np.ndarray | None = None  # encoder output of the whole speech at LID_SECONDS (when it fits)
+    enc: np.ndarray | None = None  # encoder output of the whole speech at clip_context_s (Asr._encode)
 
     @classmethod
     def of(cls, index: int, audio: np.ndarray, vad: bool) -> "_Clip":
@@ -629,7 +629,6 @@ class Asr:
         faster-whisper computes them. A clip's transcript depends on the clip alone."""
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_suppressed_tokens
 
         m = self.model
         fe = m.feature_extractor
@@ -649,13 +648,8 @@ class Asr:
             cap = max(_token_cap(c.speech) for c, _ in batch)
             with self.lock:
                 encoded = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack([c.enc for c, _ in batch])))
-                results = m.model.generate(
-                    encoded, prompts, beam_size=opts.beam_size, patience=1, length_penalty=1,
-                    repetition_penalty=1, no_repeat_ngram_size=0, max_length=min(m.max_length, len(prompts[0]) + cap),
-                    return_scores=True, return_no_speech_prob=True, suppress_blank=True,
-                    suppress_tokens=get_suppressed_tokens(next(iter(tokenizers.values())), [-1]),
-                    max_initial_timestamp_index=int(round(1.0 / m.time_precision)),
-                )  # fmt: skip
+                results = self._beam_search(encoded, prompts, next(iter(tokenizers.values())), opts,
+                                            min(m.max_length, len(prompts[0]) + cap))
                 for (c, lang), res in zip(batch, results):
                     size = min(int(c.speech.size / fe.hop_length), 2 * c.enc.shape[0])
                     one = ctranslate2.StorageView.from_array(np.ascontiguousarray(c.enc[None]))
@@ -688,7 +682,6 @@ class Asr:
         import ctranslate2
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_suppressed_tokens
 
         m = self.model
         fe = m.feature_extractor
@@ -700,19 +693,27 @@ class Asr:
         max_length = min(m.max_length, max(len(p) for p in prompts) + max(_token_cap(s) for s, _ in layouts))
         with self.lock:
             encoded = m.encode(np.stack([pad_or_trim(f) for f in feats]))
-            results = m.model.generate(
-                encoded, prompts, beam_size=opts.beam_size, patience=1, length_penalty=1,
-                repetition_penalty=1, no_repeat_ngram_size=0, max_length=max_length, return_scores=True,
-                return_no_speech_prob=True, suppress_blank=True,
-                suppress_tokens=get_suppressed_tokens(next(iter(tokenizers.values())), [-1]),
-                max_initial_timestamp_index=int(round(1.0 / m.time_precision)),
-            )  # fmt: skip
+            results = self._beam_search(encoded, prompts, next(iter(tokenizers.values())), opts, max_length)
             per_window = np.asarray(encoded) if len(windows) > 1 else None
             found: dict[tuple[int, str], list[AsrSegment]] = {}
             for i, ((lang, window), (samples, spans), feat, res) in enumerate(zip(windows, layouts, feats, results)):
                 one = encoded if per_window is None else ctranslate2.StorageView.from_array(per_window[i : i + 1])
                 self._read_back(res, tokenizers[lang], one, feat.shape[-1], window, spans, lang, found, reach)
         return found
+
+    def _beam_search(self, encoded: Any, prompts: list, tokenizer: Any, opts: AsrOptions, max_length: int) -> list:
+        """One batched beam search with faster-whisper's decoding settings for temperature 0 (timestamps,
+        its suppressed tokens, no sampling), scores and no-speech probabilities returned. The caller
+        holds :attr:`lock`."""
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        m = self.model
+        return m.model.generate(
+            encoded, prompts, beam_size=opts.beam_size, patience=1, length_penalty=1, repetition_penalty=1,
+            no_repeat_ngram_size=0, max_length=max_length, return_scores=True, return_no_speech_prob=True,
+            suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            max_initial_timestamp_index=int(round(1.0 / m.time_precision)),
+        )  # fmt: skip
 
     def _read_back(self, res: Any, tok: Any, encoded: Any, size: int, window: list[_Clip],
                    spans: list[tuple[float, float]], lang: str, found: dict, reach: dict) -> None:
