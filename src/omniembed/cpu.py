@@ -37,6 +37,8 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 
+from ._env import flag, positive_int
+
 __all__ = ["cores", "adaptive", "runnable_now", "free_cores", "ThreadChooser", "SPIN_GRACE_S", "RECENT_S"]
 
 #: How long after a call this process's own OpenMP threads may still be spinning (and so counted as
@@ -48,16 +50,11 @@ SPIN_GRACE_S = 0.05
 RECENT_S = 2.0
 
 
-def _positive_int(value: str | None) -> int | None:
-    v = (value or "").strip()
-    return int(v) if v.isdigit() and int(v) > 0 else None
-
-
 def cores(environ: Mapping[str, str] | None = None) -> int:
     """Cores this process may use: ``OMNIEMBED_THREADS``, else ``OMP_NUM_THREADS``, else its CPU affinity."""
     env = os.environ if environ is None else environ
     for name in ("OMNIEMBED_THREADS", "OMP_NUM_THREADS"):
-        n = _positive_int(env.get(name))
+        n = positive_int(name, env)
         if n:
             return n
     try:
@@ -68,8 +65,7 @@ def cores(environ: Mapping[str, str] | None = None) -> int:
 
 def adaptive(environ: Mapping[str, str] | None = None) -> bool:
     """False when ``OMNIEMBED_ADAPTIVE_THREADS`` is ``0``/``false``/``no``/``off``: every call uses all cores."""
-    env = os.environ if environ is None else environ
-    return env.get("OMNIEMBED_ADAPTIVE_THREADS", "1").strip().lower() not in ("0", "false", "no", "off")
+    return flag("OMNIEMBED_ADAPTIVE_THREADS", True, environ)
 
 
 def runnable_now(loadavg_text: str | None = None) -> int | None:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._env import positive_int
 from ..errors import InvalidInput, MissingDependency, ModelCorrupt
 from .image_prep import ImagePrep
 from .modeldir import ModelDir
@@ -82,7 +83,7 @@ class JointModel:
         self.dir = ModelDir.open(path, variant)
         self.family = self.dir.family
         self.device = device
-        self.threads = threads if threads is not None else _env_int("OMNIEMBED_THREADS")
+        self.threads = threads if threads is not None else positive_int("OMNIEMBED_THREADS")
         self._lock = threading.Lock()
         self.prep = ImagePrep.from_config(self.dir.preprocessor, self.family.crop_rounding)
         self.max_tokens = self.dir.max_tokens
@@ -307,8 +308,3 @@ def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     n = np.linalg.norm(x, axis=-1, keepdims=True)
     return (x / np.where(n > 0, n, 1.0)).astype(np.float32)
-
-
-def _env_int(name: str) -> int | None:
-    v = os.environ.get(name, "").strip()
-    return int(v) if v.isdigit() and int(v) > 0 else None

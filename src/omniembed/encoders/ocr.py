@@ -36,6 +36,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .._env import flag
 from .ocr_triage import Layout, analyse, det_scale
 
 __all__ = ["OcrResult", "Ocr", "get_ocr", "tesseract_languages", "OCR_MAX_SIDE", "REC_SQUEEZE", "REC_BATCH"]
@@ -97,7 +98,7 @@ class Ocr:
         self._lock = threading.Lock()
         self.min_confidence = 0.80
         if triage is None:
-            triage = os.environ.get("OMNIEMBED_OCR_TRIAGE", "1").strip().lower() not in ("0", "false", "no", "off")
+            triage = flag("OMNIEMBED_OCR_TRIAGE", True)
         self.triage = triage
         self.rec_squeeze = REC_SQUEEZE
 

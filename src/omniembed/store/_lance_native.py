@@ -15,7 +15,7 @@ How the extension is loaded: from the installed ``lancedb`` package's directory,
 ``lancedb._lancedb`` *without* running ``lancedb/__init__`` — a later ``import lancedb`` then finds and
 reuses the same module. The native API is not a public one, so it is used only on the LanceDB versions
 it was checked against (:data:`TESTED`); on any other version, or if loading fails, :func:`native_module`
-returns None and the store uses LanceDB's Python layer as before (``OMNIEMBED_LANCE_NATIVE=0`` chooses
+returns None and the store uses LanceDB's Python layer as before (``OMNIEMBED_LANCE_NATIVE=0`` or ``off`` chooses
 that layer on any version, e.g. to rule this module out when a search looks wrong).
 """
 
@@ -32,6 +32,8 @@ from types import ModuleType
 from typing import Any, Coroutine
 
 import numpy as np
+
+from .._env import flag
 
 __all__ = ["NativeTable", "native_module", "open_native", "TESTED"]
 
@@ -63,7 +65,7 @@ def native_module() -> ModuleType | None:
 
 
 def _load() -> ModuleType | None:
-    if os.environ.get("OMNIEMBED_LANCE_NATIVE", "1") == "0" or _version() not in TESTED:
+    if not flag("OMNIEMBED_LANCE_NATIVE", True) or _version() not in TESTED:
         return None
     if _NAME in sys.modules:
         return sys.modules[_NAME]
