@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -153,6 +154,21 @@ class Searcher:
         dims = None if self.info.dims == self.embedder.dimensions else self.info.dims
         return self.embedder.embed([[part]], task_type=task, output_dimensionality=dims)[0]
 
+    def _hybrid_lists(self, query, vector, text: str, n: int, level: str | None,
+                      mods: list[str]) -> tuple[list[StoreHit], list[StoreHit]]:
+        """The dense and keyword lists of a hybrid search. Where the store allows it
+        (``concurrent_reads``), the keyword list is read in a second thread while the dense one is: at
+        1 M records (quiet machine, 40 queries alternating) hybrid p50 64.9 → 51.9 ms with the vector
+        given, 91.6 → 81.3 ms with the text embedded. The query is embedded first, alone: e5 uses both
+        cores, and reading the keyword list during it cost as much as it saved (90.7 vs 92.3 ms)."""
+        qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
+        if not self.store.concurrent_reads:
+            return (self.store.search(qv, n, level=level, modalities=mods),
+                    self.store.search_text(text, n, level=level, modalities=mods))
+        with ThreadPoolExecutor(1, thread_name_prefix="omniembed-keyword") as pool:
+            keyword = pool.submit(self.store.search_text, text, n, level=level, modalities=mods)
+            return self.store.search(qv, n, level=level, modalities=mods), keyword.result()
+
     def search(
         self,
         query,
@@ -193,15 +209,15 @@ class Searcher:
         level = "chunk" if chunks else None
         dense: list[StoreHit] = []
         keyword: list[StoreHit] = []
-        if mode != "keyword":
-            qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
         if mode == "hybrid":
             # the fusion ranks files by their places in BOTH lists, so each list goes as deep as it did
             # when the default was measured on D4 and the keyword set (docs/search.md)
             n = _hybrid_depth(k)
-            dense = self.store.search(qv, n, level=level, modalities=mods)
-            keyword = self.store.search_text(text or "", n, level=level, modalities=mods)
+            dense, keyword = self._hybrid_lists(query, vector, text or "", n, level, mods)
         else:
+            if mode == "dense":
+                qv = self.embed_query(query) if vector is None else np.asarray(vector, np.float32)
+
             # one list: its first k files are the same whatever its depth, so ask for few records and
             # more only when they hold fewer than k files (at 1 M records, 130 records cost 2x the time of 20)
             def fetch(n: int) -> list[StoreHit]:
