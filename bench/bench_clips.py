@@ -16,9 +16,10 @@ the shared machine hits every variant alike):
 * **as a list**: ``Embedder.embed([all clips])`` with ``pack_clips=True`` (batched recognition,
   ``media/audio.py`` → ``Asr.transcribe_clips``: every clip encoded once at 30 s, one batched beam
   search for every clip and hedged reading);
-* **as a list, 10-s context**: the same with ``clip_context_s=10`` (each clip encoded at 10 s);
+* **as a list, shorter contexts**: the same at each ``--contexts`` value (default 10 and 15: each clip
+  encoded at that length instead of 30 s);
 * **index**: ``omniembed index`` (``Indexer``) on the folder of clips into a fresh store, with the
-  default options and with ``clip_context_s=10``.
+  default options and at the first ``--contexts`` value.
 
 Prints the real-time factor (seconds of audio per wall second) of each, the ratio of each to the
 baseline from the same round, and the load average before and after. Target of issue 18: the list and
@@ -106,6 +107,8 @@ def main() -> None:
     ap.add_argument("--beam-size", type=int, default=5, help="Whisper beam size for every variant")
     ap.add_argument("--skip-index", action="store_true", help="do not measure `omniembed index`")
     ap.add_argument("--skip-single", action="store_true", help="do not measure Embedder.embed per clip")
+    ap.add_argument("--contexts", default="10,15",
+                    help="clip_context_s values to time the list at besides 30, comma-separated ('' for none)")
     ap.add_argument("--quick", action="store_true", help="6 clips, 1 round")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args()
@@ -135,7 +138,8 @@ def main() -> None:
         console.print(f"{len(clips)} clips, {audio_s:.1f} s of audio ({lens[0]:.1f}-{lens[-1]:.1f} s each)")
 
         emb = Embedder(asr_options=opts)
-        short_ctx = Embedder(asr_options={**opts, "clip_context_s": 10})
+        contexts = [float(c) for c in args.contexts.split(",") if c.strip()]
+        shorter = {c: Embedder(asr_options={**opts, "clip_context_s": c}) for c in contexts}
         model = get_asr().model  # the very model the library uses: same weights, int8, cpu_threads=2
         emb.embed("warm up the text encoder")
 
@@ -154,9 +158,6 @@ def main() -> None:
         def as_list() -> None:
             emb.embed(clips)
 
-        def as_list_short() -> None:
-            short_ctx.embed(clips)
-
         def index(embedder=emb) -> None:
             store_dir = work / f"store-{time.monotonic_ns()}"
             store = open_store(str(store_dir))
@@ -171,10 +172,12 @@ def main() -> None:
         if not args.skip_single:
             variants["Embedder.embed per clip"] = one_by_one
         variants["Embedder.embed(list)"] = as_list
-        variants["Embedder.embed(list), clip_context_s=10"] = as_list_short
+        for c, e in shorter.items():
+            variants[f"Embedder.embed(list), clip_context_s={c:g}"] = lambda e=e: e.embed(clips)
         if not args.skip_index:
             variants["omniembed index (folder)"] = index
-            variants["omniembed index (folder), clip_context_s=10"] = lambda: index(short_ctx)
+            for c, e in list(shorter.items())[:1]:
+                variants[f"omniembed index (folder), clip_context_s={c:g}"] = lambda e=e: index(e)
         times: dict[str, list[float]] = {k: [] for k in variants}
         names = list(variants)
         for r in range(args.rounds):

@@ -213,8 +213,9 @@ class AsrOptions:
             the server's merged batches): each clip is encoded once and every clip's readings are decoded
             in one batched beam search. Off by default (every file alone through
             :meth:`Asr.transcribe_block`): measured on 12 espeak clips in 4 languages, 1.6x faster than
-            faster-whisper per clip at the default 30-s context (4.1x at ``clip_context_s=10``), but
-            eval-dev D3's German/French rows drop (docs/audio-video.md, "Many short recordings").
+            faster-whisper per clip at the default 30-s context (4.1x at ``clip_context_s=10``, 2.5x at
+            15 s); eval-dev D3 R@1 moves by +-1 query between contexts with no trend
+            (docs/audio-video.md, "Many short recordings").
         clip_context_s: the seconds each short clip's speech is zero-padded to before Whisper encodes
             it, once, for identification and decoding. 30 (default) is exactly the window
             faster-whisper encodes for a short clip, so the transcript is the one-file path's; 10 costs a
@@ -493,20 +494,21 @@ class Asr:
         identification, then decoding): that, not decoding, is where short clips spend their time. Here:
 
         1. each clip's speech is found with the same VAD as :meth:`transcribe_block`;
-        2. its language is identified from its first ``LID_SECONDS`` of speech, encoded at that length
-           instead of padded to 30 s (~7× cheaper; agreement with the 30-s identification in
-           docs/audio-video.md), with the same options (``language``, ``languages``, hedging);
-        3. the clips' readings (one per clip, two for an unsure clip) are grouped by language and
-           packed, speech only, ``PACK_GAP_S`` of silence apart, into 30-s windows; the windows of
-           every language are encoded in one call and decoded in one batched beam search (one encode
-           per window instead of two per clip);
-        4. each window's words (word timestamps) go back to the clip they fall in, with times relative
-           to that clip (VAD gaps restored); a clip whose words stop short of the end of its speech
-           (Whisper ended the window early) is decoded alone, so packing never loses a clip's speech.
+        2. with ``clip_context_s`` set (default 30 s) and temperature 0, each clip's speech is encoded
+           ONCE, zero-padded to that length (:meth:`_encode`), its language identified from that
+           encoding (same options: ``language``, ``languages``, hedging) and every reading (clip,
+           language) decoded from it in batched beam searches (:meth:`_decode_own`);
+        3. with ``clip_context_s=None`` (or a temperature fallback), the former path: language from
+           the first ``LID_SECONDS``, readings packed ``PACK_GAP_S`` apart into shared 30-s windows
+           per language, words split back to their clips by timestamp;
+        4. a reading whose words stop more than ``UNREAD_S`` before its clip's speech ends is decoded
+           again alone by faster-whisper's loop, which reads on.
 
         Clips whose speech is longer than ``PACK_MAX_SPEECH_S`` go through :meth:`transcribe_block`.
-        The transcript of a packed clip can differ in wording from the clip decoded alone (Whisper reads
-        a window as one text), not in what it says; results are deterministic for the same list.
+        A clip's encoding is its own, but its readings share a batched beam search with other clips'
+        and the batch's make-up can change a word: at a 15-s context a German clip read
+        "verschätzt" alone and "verschätet" beside another clip (tests/test_clips.py caught it when
+        a lone clip was routed here, 2026-12-01). Results are deterministic for the same list.
         """
         out: list[list[AsrSegment]] = [[] for _ in clips]
         packable: list[_Clip] = []
