@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._env import flag
-from .ocr_triage import Layout, analyse, det_scale
+from .ocr_triage import Layout, analyse, clean_print, det_scale
 
 __all__ = ["OcrResult", "Ocr", "get_ocr", "tesseract_languages", "OCR_MAX_SIDE", "REC_SQUEEZE", "REC_BATCH"]
 
@@ -57,6 +57,16 @@ REC_BATCH = 16
 #: The angle classifier looks at this many lines first; only if most of them are upside down does it
 #: run on every line (RapidOCR runs it on every line of every page).
 CLS_SAMPLE = 6
+#: Clean print (:func:`~.ocr_triage.clean_print`) is read by Tesseract first; its reading is kept when
+#: the mean word confidence is at least this and at most :data:`PRINT_MAX_LOW` of the words are below
+#: :data:`PRINT_LOW_WORD`, else RapidOCR reads the page as before. Measured on 20 of the dev set's man
+#: pages (page images and PDF pages rendered as scans): Tesseract ``eng`` reads the same words as
+#: RapidOCR (98–100 % overlap) in 0.4–0.6 of its time, mean confidence 0.886–0.941 with 0–8.7 % low
+#: words. German and French print read with ``eng`` (umlauts and accents lost) came out at 0.77 / 0.88
+#: with 20 % / 11 % low words, so they go to RapidOCR.
+PRINT_MIN_CONF = 0.88
+PRINT_LOW_WORD = 0.60
+PRINT_MAX_LOW = 0.10
 
 _DEFAULT_TESS = ("eng", "deu", "fra", "spa", "ita", "por", "rus", "jpn", "chi_sim")
 
@@ -90,6 +100,10 @@ class Ocr:
         if self.engine not in ("auto", "rapidocr", "tesseract"):
             raise ValueError(f"ocr engine must be auto, rapidocr or tesseract, not {self.engine!r}")
         langs = languages or os.environ.get("OMNIEMBED_OCR_LANGUAGES")
+        # clean print is read first in the languages asked for, or else in English alone: every extra
+        # pack makes Tesseract slower (eng+deu+fra: 1.3–2×), and non-English print falls through to
+        # RapidOCR by its confidence
+        self.print_languages = langs or ("eng" if "eng" in tesseract_languages() else "")
         if not langs:
             installed = tesseract_languages()
             langs = "+".join(lang for lang in _DEFAULT_TESS if lang in installed) or "eng"
@@ -101,6 +115,8 @@ class Ocr:
             triage = flag("OMNIEMBED_OCR_TRIAGE", True)
         self.triage = triage
         self.rec_squeeze = REC_SQUEEZE
+        # Tesseract first on clean print (with triage, engine "auto"); OMNIEMBED_OCR_PRINT=0 turns it off
+        self.print_first = flag("OMNIEMBED_OCR_PRINT", True)
 
     def _rapidocr(self):
         if self._rapid is None:
@@ -123,6 +139,10 @@ class Ocr:
                 return OcrResult("", 0.0, 0, "triage")
         if self.engine == "tesseract":
             return self._tesseract(image)
+        if layout is not None and self.engine == "auto" and self.print_first and clean_print(layout):
+            first = self._read_print(image)
+            if first is not None:
+                return first
         result = self._rapid_read(image, layout)
         if self.engine == "auto" and result.confidence < self.min_confidence and tesseract_languages():
             alt = self._tesseract(image)
@@ -199,18 +219,35 @@ class Ocr:
             return crops
         return list(cls(crops).img_list)
 
+    def _read_print(self, image: np.ndarray) -> OcrResult | None:
+        """Tesseract's reading of clean print when it is confident throughout (:data:`PRINT_MIN_CONF`,
+        :data:`PRINT_MAX_LOW`), else ``None`` (RapidOCR reads the page)."""
+        if not self.print_languages:
+            return None
+        result, confs = self._tesseract_words(image, self.print_languages)
+        if not confs or result.confidence < PRINT_MIN_CONF:
+            return None
+        if sum(1 for c in confs if c < PRINT_LOW_WORD) > PRINT_MAX_LOW * len(confs):
+            return None
+        return result
+
     def _tesseract(self, image: np.ndarray) -> OcrResult:
+        return self._tesseract_words(image, self.languages)[0]
+
+    def _tesseract_words(self, image: np.ndarray, languages: str) -> tuple[OcrResult, list[float]]:
+        """Tesseract's reading (lines in its reading order) and each word's confidence in [0, 1]."""
         if not tesseract_languages():
-            return OcrResult("", 0.0, 0, "tesseract")
+            return OcrResult("", 0.0, 0, "tesseract"), []
         import pytesseract
         from PIL import Image
 
         try:
             data = pytesseract.image_to_data(
-                Image.fromarray(image), lang=self.languages, output_type=pytesseract.Output.DICT, timeout=120
+                Image.fromarray(np.ascontiguousarray(image)), lang=languages,
+                output_type=pytesseract.Output.DICT, timeout=120
             )
         except (RuntimeError, pytesseract.TesseractError):
-            return OcrResult("", 0.0, 0, "tesseract")
+            return OcrResult("", 0.0, 0, "tesseract"), []
         lines: dict[tuple[int, int, int], list[str]] = {}
         confs = []
         for word, conf, b, p, ln in zip(
@@ -220,7 +257,7 @@ class Ocr:
                 lines.setdefault((b, p, ln), []).append(word)
                 confs.append(float(conf) / 100.0)
         text = "\n".join(" ".join(ws) for ws in lines.values())
-        return OcrResult(text, float(np.mean(confs)) if confs else 0.0, len(lines), "tesseract")
+        return OcrResult(text, float(np.mean(confs)) if confs else 0.0, len(lines), "tesseract"), confs
 
 
 _MIN_TRIAGE_SIDE = 64  # smaller pictures (a single word, a line strip) go through RapidOCR unchanged
