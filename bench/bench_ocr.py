@@ -13,7 +13,8 @@
   them; here they stand in for scanned pages of the same print): render + OCR.
 
 Each page is processed by **before** (today's settings: render at 200 dpi, ``Ocr(triage=False)``, the
-plain RapidOCR call) and **after** (``render_for_ocr`` + ``Ocr(triage=True)``), in alternating order
+plain RapidOCR call) and **after** (``render_for_ocr`` + ``Ocr(triage=True)``; with ``--rapid-triage``
+also the triage without Tesseract on clean print, ``print_first=False``), in alternating order
 (ABBA) so that load drifts hit both alike. Subsets are the first N files in name order. It prints pages/s
 for each, the ratio, and a quality proxy on the same pages: the share of the before-text's words the
 after-text also has (multiset overlap) and how many pages' query (the man page's one-line description,
@@ -110,6 +111,10 @@ def speed(args) -> int:
     items = _pages(args.images, args.pdfs)
     queries = _queries("d2-img")
     modes = {"before": Ocr(triage=False), "after": Ocr(triage=True)}
+    if args.rapid_triage:  # the triage without Tesseract on clean print (main before issue 15's print rule)
+        modes["rapid-triage"] = Ocr(triage=True)
+        modes["rapid-triage"].print_first = False
+        modes["rapid-triage"]._rapid = modes["after"]._rapidocr()
     for sq in args.squeeze or []:  # more triaged readers with another recognition squeeze, same run
         modes[f"after@{sq:g}"] = Ocr(triage=True)
         modes[f"after@{sq:g}"].rec_squeeze = sq
@@ -142,8 +147,14 @@ def speed(args) -> int:
     print(f"load average at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     result = {}
     for after in [m for m in modes if m != "before"]:
-        print(f"\n== before vs {after} (squeeze {modes[after].rec_squeeze:g})")
+        print(f"\n== before vs {after} (squeeze {modes[after].rec_squeeze:g}, Tesseract first on clean print: "
+              f"{modes[after].print_first})")
         result[after] = _table(items, times, texts, queries, counts, after)
+    if "rapid-triage" in modes:
+        n = sum(counts.values())
+        a, r = n / sum(times["after"].values()), n / sum(times["rapid-triage"].values())
+        print(f"\nafter vs rapid-triage, all {n} pages: {a:.3f} vs {r:.3f} pages/s = {a / r:.2f}×")
+        result["after vs rapid-triage"] = a / r
     if args.r1:
         try:
             result["d2-img R@1"] = _r1(evidence)
@@ -282,6 +293,8 @@ def main(argv=None) -> int:
     s.add_argument("--squeeze", type=lambda v: [float(x) for x in v.split(",")],
                    help="also time triaged readers with these recognition squeezes, e.g. 0.75,1")
     s.add_argument("--json")
+    s.add_argument("--rapid-triage", action="store_true",
+                   help="also time the triage without Tesseract on clean print (OMNIEMBED_OCR_PRINT=0)")
     s.add_argument("--r1", action="store_true", help="also score d2-img retrieval from each mode's Evidence")
     q = sub.add_parser("quality")
     q.add_argument("--tasks", default="d2-img,d2-pdf")

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from media_factory import text_image
-from omniembed.encoders.ocr import Ocr
-from omniembed.encoders.ocr_triage import DET_LINE_PX, MIN_DET_SCALE, Layout, analyse, det_scale
+from omniembed.encoders.ocr import PRINT_MIN_CONF, Ocr
+from omniembed.encoders.ocr_triage import DET_LINE_PX, MIN_DET_SCALE, Layout, analyse, clean_print, det_scale
 from omniembed.media.pdf import OCR_DPI, open_pdf, render_for_ocr
 from omniembed.media.source import Limits, MediaSource
 
@@ -129,3 +129,52 @@ def test_upside_down_page_is_turned(readers):
                       "Thank you for your order"], size=(1200, 700), font_size=48)
     text = fast.read(np.asarray(img.rotate(180))).text
     assert "4711" in text and "Invoice" in text, text
+
+
+_MANUAL = ["The filter must be rinsed under warm water every month.",
+           "Error code E4 means that the water inlet is blocked.",
+           "Unplug the machine before you open the front panel.",
+           "Use only the cleaning tablets named in this manual.",
+           "The warranty does not cover damage from hard water."]
+
+
+def test_clean_print_is_read_by_tesseract_first():
+    img = np.asarray(text_image(_MANUAL, size=(1240, 700), font_size=30))
+    layout = analyse(img)
+    assert clean_print(layout) and layout.background == 255
+    fast = Ocr(engine="auto", triage=True)
+    if not fast.print_languages:
+        pytest.skip("Tesseract eng is not installed")
+    res = fast.read(img)
+    assert res.engine == "tesseract" and res.confidence >= PRINT_MIN_CONF
+    text = res.text.lower()
+    assert "warm water" in text and "inlet is blocked" in text and "hard water" in text, text
+    rapid = Ocr(engine="auto", triage=True)
+    rapid.print_first = False  # OMNIEMBED_OCR_PRINT=0: the triaged RapidOCR reading, as before
+    other = rapid.read(img)
+    assert other.engine == "rapidocr"
+    assert set(res.text.lower().split()) >= {"filter", "rinsed", "warranty", "tablets", "unplug"}
+    assert set(other.text.lower().split()) >= {"filter", "rinsed", "warranty", "tablets", "unplug"}
+
+
+def test_german_print_is_not_kept_from_the_english_pass():
+    """Tesseract eng loses umlauts with lower confidence: the page goes on to RapidOCR / the auto fallback."""
+    lines = ["Größere Änderungen für die Übersetzung müssen",
+             "zuerst geprüft werden, daß später keine Fehler",
+             "übrig bleiben. Die Straße führt über Brücken."] * 3
+    img = np.asarray(text_image(lines, size=(1240, 900), font_size=28))
+    fast = Ocr(engine="auto", triage=True)
+    if not fast.print_languages:
+        pytest.skip("Tesseract eng is not installed")
+    assert clean_print(analyse(img))
+    assert fast._read_print(img) is None
+    assert "Änderungen" in fast.read(img).text
+
+
+def test_dark_screens_and_photos_are_not_clean_print():
+    dark = np.asarray(text_image(_MANUAL, size=(1240, 700), fg="white", bg="black", font_size=30))
+    layout = analyse(dark)
+    assert not layout.blank and layout.background < 50 and not clean_print(layout)
+    noise = np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)
+    assert not clean_print(analyse(noise))
+    assert not clean_print(Layout(True, None, 0.0))
