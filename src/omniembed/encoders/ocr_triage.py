@@ -12,6 +12,9 @@ runs, a page or frame gets a look that costs a few milliseconds on a ≤ 600 px 
   so what it reads is unchanged. PDF pages without a text layer are *rendered* at the resolution where
   their text is legible (:func:`render_dpi`), never above today's 200 dpi.
 
+* **Clean print?** Dark ink on a light page in regular line bands (:func:`clean_print`): ``Ocr`` gives
+  it to Tesseract first, which reads such print as well as RapidOCR in about half the time.
+
 Each rule falls back to today's behaviour when the look is not conclusive (photos, no clear bands).
 """
 
