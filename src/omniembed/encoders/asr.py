@@ -628,7 +628,8 @@ class Asr:
         batches of ``READING_BATCH`` readings of the same context length: one beam search for many
         clips and languages (beam search on 2 cores is bound by reading the decoder's weights once per
         step, so a batch costs little more than one), then timestamps and word alignment as
-        faster-whisper computes them. A clip's transcript depends on the clip alone."""
+        faster-whisper computes them. A clip's encoding depends on the clip alone; the batch it is
+        decoded in can change a word now and then (see :meth:`transcribe_clips`)."""
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
