@@ -115,7 +115,7 @@ class Store(ABC):
     #: Whether :meth:`search_text` works (a full-text index); hybrid search falls back to dense without it.
     keyword_search: bool = False
     #: Whether :meth:`search` and :meth:`search_text` may run at the same time from two threads (hybrid
-    #: search then runs the keyword list while the query is embedded and the dense list read).
+    #: search then reads the keyword list while it reads the dense one).
     concurrent_reads: bool = False
 
     # --- binding --------------------------------------------------------------------------------

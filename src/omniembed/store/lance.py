@@ -277,13 +277,11 @@ class LanceStore(Store):
         self._table = None
 
     def _connect(self):
-        if self._db is not None:
+        if self._db is not None:  # the hot path: no lock once connected
             return self._db
         with self._open_lock:
-            return self._connect_locked()
-
-    def _connect_locked(self):
-        if self._db is None:
+            if self._db is not None:  # another thread connected while this one waited
+                return self._db
             if self._prefetch is not None and self._prefetch is not threading.current_thread():
                 # the prefetch may be loading LanceDB's native extension outside its package right now;
                 # importing the package meanwhile loaded the extension twice, and its second init
@@ -296,7 +294,7 @@ class LanceStore(Store):
             # while an indexer runs shows new files without a restart.
             kw = {"storage_options": self.storage_options} if self.storage_options else {}
             self._db = lancedb.connect(self.location, read_consistency_interval=timedelta(0), **kw)
-        return self._db
+            return self._db
 
     @property
     def table(self):
