@@ -84,5 +84,8 @@ def prefetch_lancedb() -> None:
         except Exception:  # noqa: BLE001 — the foreground import reports the same error properly
             pass
 
-    _prefetch = threading.Thread(target=run, name="omniembed-lancedb-import", daemon=True)
+    # not a daemon: Python ends daemon threads at exit with pthread_exit, and one still inside
+    # LanceDB's native import then aborts the process ("FATAL: exception not rethrown", exit -6: seen
+    # when `omniembed search` refused a store at once under load); the interpreter waits for it instead
+    _prefetch = threading.Thread(target=run, name="omniembed-lancedb-import", daemon=False)
     _prefetch.start()

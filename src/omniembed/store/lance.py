@@ -217,7 +217,8 @@ class LanceStore(Store):
             except Exception:  # noqa: BLE001 — the foreground call reports the same error properly
                 pass
 
-        self._prefetch = threading.Thread(target=run, name="omniembed-store-prefetch", daemon=True)
+        # not a daemon, as prefetch_lancedb's: a daemon thread still in native code at exit aborts the process
+        self._prefetch = threading.Thread(target=run, name="omniembed-store-prefetch", daemon=False)
         self._prefetch.start()
 
     def _reader(self) -> NativeTable | None:
