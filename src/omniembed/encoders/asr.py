@@ -211,17 +211,19 @@ class AsrOptions:
         pack_clips: transcribe the short recordings (<= 60 s each) of one call together
             (:meth:`Asr.transcribe_clips`: ``Embedder.embed`` on a list, ``omniembed index`` across files,
             the server's merged batches): each clip is encoded once and every clip's readings are decoded
-            in one batched beam search. Off by default (every file alone through
-            :meth:`Asr.transcribe_block`): measured on 12 espeak clips in 4 languages, 1.6x faster than
-            faster-whisper per clip at the default 30-s context (4.1x at ``clip_context_s=10``, 2.5x at
-            15 s); eval-dev D3 R@1 moves by +-1 query between contexts with no trend
-            (docs/audio-video.md, "Many short recordings").
+            in batched beam searches. On by default (issue 18): a lone clip still goes through
+            :meth:`Asr.transcribe_block`, exactly as before; False sends every file alone through it.
+            Measured on 12 espeak clips in 4 languages (docs/audio-video.md, "Many short recordings"):
+            the default ~3x faster than faster-whisper per clip, eval-dev D3 R@1 equal to the one-file
+            path (0.967) and German/French equal or better.
         clip_context_s: the seconds each short clip's speech is zero-padded to before Whisper encodes
-            it, once, for identification and decoding. 30 (default) is exactly the window
-            faster-whisper encodes for a short clip, so the transcript is the one-file path's; 10 costs a
-            third of the encoder time (the encoder is where short clips spend it) but Whisper, trained
-            on 30-s windows, identifies and reads a little worse (D3 numbers in the docs). None = the
-            former path: clips packed side by side into shared 30-s windows per language.
+            it, once, for identification and decoding (clips whose speech plus 2 s does not fit get the
+            next multiple of 10 s, at most 30). 15 (default) costs half the encoder time of 30 and
+            kept D3 (0.967; 30: 0.967, 20: 0.933, 10: 0.933 at 4x the speed); 30 is exactly the window
+            faster-whisper encodes for a short clip, so the transcript is the one-file path's but for
+            the batched decoding. Whisper was trained on 30-s windows, so shorter contexts identify and
+            read a little differently. None = the former path: clips packed side by side into shared
+            30-s windows per language.
     """
 
     language: str | None = None
@@ -237,8 +239,8 @@ class AsrOptions:
     condition_on_previous_text: bool = False
     window_s: float = 30.0
     block_s: float = 240.0
-    pack_clips: bool = False
-    clip_context_s: float | None = 30.0
+    pack_clips: bool = True
+    clip_context_s: float | None = 15.0
 
     @classmethod
     def from_dict(cls, opts: dict[str, Any] | None) -> "AsrOptions":
@@ -494,7 +496,7 @@ class Asr:
         identification, then decoding): that, not decoding, is where short clips spend their time. Here:
 
         1. each clip's speech is found with the same VAD as :meth:`transcribe_block`;
-        2. with ``clip_context_s`` set (default 30 s) and temperature 0, each clip's speech is encoded
+        2. with ``clip_context_s`` set (default 15 s) and temperature 0, each clip's speech is encoded
            ONCE, zero-padded to that length (:meth:`_encode`), its language identified from that
            encoding (same options: ``language``, ``languages``, hedging) and every reading (clip,
            language) decoded from it in batched beam searches (:meth:`_decode_own`);

@@ -75,14 +75,14 @@ def _short_samples(src: MediaSource, ctx: MediaContext, opts: AsrOptions) -> np.
 
 
 def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | OmniEmbedError]:
-    """The audio pipeline for many files at once. With ``AsrOptions.pack_clips`` (opt-in) short
+    """The audio pipeline for many files at once. With ``AsrOptions.pack_clips`` (the default) short
     recordings (≤ ``SHORT_FILE_S``) are decoded whole and transcribed together
     (:meth:`~omniembed.encoders.asr.Asr.transcribe_clips`: one encode per clip, one batched beam search
     for all, which is where a list of voice notes gains its speed); other files go through
     :func:`extract` one by one. Per file: its evidence, or the typed error it raised."""
     opts = AsrOptions.from_dict(ctx.asr_options)
     out: list[Evidence | OmniEmbedError | None] = [None] * len(srcs)
-    if not opts.pack_clips:  # the default: every file alone, through the one-file path
+    if not opts.pack_clips:  # every file alone, through the one-file path
         from . import extract_each
 
         return extract_each(srcs, ctx, extract)
