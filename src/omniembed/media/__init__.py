@@ -99,7 +99,7 @@ def extract_many(srcs: list[MediaSource], ctx: MediaContext) -> list[Evidence | 
             continue
         by_modality.setdefault(modality, []).append(i)
     for modality, idx in by_modality.items():
-        if get_modality(modality).batched and len(idx) > 1:
+        if get_modality(modality).batched:  # even for one source: it reads as it would among others
             for i, res in zip(idx, _pipeline(modality, batched=True)([srcs[i] for i in idx], ctx)):
                 out[i] = res
             continue
