@@ -128,7 +128,7 @@ def main() -> None:
     scratch = ROOT / ".cache"  # git-ignored; not /tmp, which may be small or shared
     scratch.mkdir(exist_ok=True)
     load_before = os.getloadavg()
-    opts = {"beam_size": args.beam_size}  # defaults otherwise: lists packed; a lone clip takes the one-file path
+    opts = {"beam_size": args.beam_size}  # defaults otherwise: short clips packed, alone or in a list
     with tempfile.TemporaryDirectory(prefix="bench-clips-", dir=scratch) as tmp:
         work = Path(tmp)
         with console.status(f"generating {args.clips} clips with espeak-ng…"):

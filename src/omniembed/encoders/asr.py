@@ -211,8 +211,9 @@ class AsrOptions:
         pack_clips: transcribe the short recordings (<= 60 s each) of one call together
             (:meth:`Asr.transcribe_clips`: ``Embedder.embed`` on a list, ``omniembed index`` across files,
             the server's merged batches): each clip is encoded once and every clip's readings are decoded
-            in batched beam searches. On by default (issue 18): a lone clip still goes through
-            :meth:`Asr.transcribe_block`, exactly as before; False sends every file alone through it.
+            in batched beam searches. On by default (issue 18), for a lone short clip too (so a voice
+            note sent as a query reads as it does in its indexed folder); False sends every file alone
+            through :meth:`Asr.transcribe_block`.
             Measured on 12 espeak clips in 4 languages (docs/audio-video.md, "Many short recordings"):
             the default ~3x faster than faster-whisper per clip, eval-dev D3 R@1 equal to the one-file
             path (0.967) and German/French equal or better.
