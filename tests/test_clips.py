@@ -160,7 +160,8 @@ def test_embed_list_ranks_like_one_by_one(packing, clips):
     single = np.stack([embedder.embed(p)[0] for p in paths])
     assert listed.shape == single.shape
     sims = np.sum(listed * single, axis=1)
-    assert np.all(sims > 0.85), sims  # the same content, read in another window
+    # a lone clip takes the list's path (media.extract_many): the same reading but for the batch's make-up
+    assert np.all(sims > 0.9), sims
     queries = embedder.embed(
         ["a request to bring documents and a computer", "a truck delayed on the motorway", "a late train to Berlin"],
         task_type="RETRIEVAL_QUERY",
