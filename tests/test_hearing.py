@@ -41,18 +41,27 @@ def folder(tmp_path_factory) -> Path:
     return d
 
 
-def test_sound_model_profile_and_pieces(folder):
+@pytest.fixture(scope="module")
+def heard(folder):
+    """lite + CLAP in this process, and its results for tones, hiss, backup and the video (in that order):
+    made once, read by the profile test and by the server test (the server's tones vector)."""
+    from omniembed import Embedder
+
+    emb = Embedder(sound_model=CLAP)
+    return emb, emb.embed_detailed([folder / "tones.wav", folder / "hiss.flac", folder / "backup.wav",
+                                    folder / "slides.mp4"])
+
+
+def test_sound_model_profile_and_pieces(folder, heard):
     """lite + CLAP: its own profile id; non-speech audio is tagged, the tags are the pieces' text; a
     recording with speech keeps its transcript as the main channel (sound share 1/4)."""
     from omniembed import Embedder, get_profile
     from omniembed.media.sounds import SOUND_SHARE
 
-    emb = Embedder(sound_model=CLAP)
+    emb, (tones, hiss, backup, video) = heard
     assert emb.profile.id.startswith("omniembed-lite-clap-") and emb.profile.id != "omniembed-lite-1"
     assert get_profile(CLAP).id == emb.profile.id  # the directory as --profile: the same profile
     assert get_profile(emb.profile.id) is not None
-    tones, hiss, backup, video = emb.embed_detailed([folder / "tones.wav", folder / "hiss.flac",
-                                                    folder / "backup.wav", folder / "slides.mp4"])
     for r in (tones, hiss):
         assert r.profile == emb.profile.id and {"sounds", "no_speech"} <= r.flags
         assert r.pieces and all(p.source == "sound" and p.text.startswith("sounds like: ") for p in r.pieces)
@@ -106,6 +115,18 @@ def test_speech_model_directory_replaces_whisper_base(folder, tiny_whisper):
     assert "server" not in got[0].text.lower()  # random weights: not Whisper base's reading
 
 
+def _here(*args: str):
+    """The same ``omniembed`` command in this process (typer's CliRunner), for the status and the four
+    searches: the command code is the one a ``python -m omniembed`` subprocess runs, but e5, Whisper and
+    CLAP, loaded here already, are not loaded again for each query. The index run and the two refusals
+    stay real processes with their exit codes (as does tests/test_cli.py)."""
+    from typer.testing import CliRunner
+
+    from omniembed.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
 def test_index_search_and_audio_query(folder, tmp_path):
     """omniembed index --sound-model, then search by words, by a recording, and refusal to mix profiles."""
     store = tmp_path / "store"
@@ -113,12 +134,13 @@ def test_index_search_and_audio_query(folder, tmp_path):
     assert r.returncode == 0, r.stderr.decode()
     report = json.loads(r.stdout)
     assert report["indexed"] == 4 and not report["failed"]
-    status = json.loads(cli("status", "--store", str(store), "--json").stdout)
-    assert status["profile"].startswith("omniembed-lite-clap-")
+    status = _here("status", "--store", str(store), "--json")
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["profile"].startswith("omniembed-lite-clap-")
 
     def search(*args):
-        out = cli("search", *args, "--store", str(store), "--sound-model", str(CLAP), "--json")
-        assert out.returncode == 0, out.stderr.decode()
+        out = _here("search", *args, "--store", str(store), "--sound-model", str(CLAP), "--json")
+        assert out.exit_code == 0, out.output
         return json.loads(out.stdout)
 
     hits = search("backup server failed")
@@ -137,15 +159,14 @@ def test_index_search_and_audio_query(folder, tmp_path):
     assert r.returncode != 0
 
 
-def test_serve_with_a_sound_model(folder, tmp_path):
+def test_serve_with_a_sound_model(folder, heard, tmp_path):
     """omniembed serve --sound-model: the profile's model name is served and an audio part's vector (made
     in a spawned worker process) equals the library's."""
     import httpx
 
-    from omniembed import Embedder
     from server_harness import ServerProcess
 
-    emb = Embedder(sound_model=CLAP)
+    emb, (tones, *_) = heard
     data = base64.b64encode((folder / "tones.wav").read_bytes()).decode()
     body = {"content": {"parts": [{"inlineData": {"mimeType": "audio/wav", "data": data}}]}}
     with ServerProcess(tmp_path / "srv", "--sound-model", str(CLAP)) as srv:
@@ -154,4 +175,4 @@ def test_serve_with_a_sound_model(folder, tmp_path):
         r = httpx.post(f"{srv.url}/v1beta/models/{emb.profile.model_name}:embedContent", json=body, timeout=120)
     assert r.status_code == 200, r.text
     got = np.asarray(r.json()["embedding"]["values"], np.float32)
-    assert float(got @ emb.embed(folder / "tones.wav")[0]) > 0.999
+    assert float(got @ tones.vector) > 0.999

@@ -50,9 +50,48 @@ def _judge(case, error) -> str | None:
     return None if case.expect in names else f"{type(error).__name__} ({error}), expected {case.expect}"
 
 
-def test_library(embedder, cases):
-    bad = []
+@pytest.fixture(scope="module")
+def dummy_outcomes(dummy_embedder, cases) -> dict[str, BaseException | None]:
+    """Every case through the library on the dummy profile: case name → the error raised (None: embedded).
+    The decoders, limits and pipelines are the real ones; only the readers (OCR, Whisper, e5) are fakes."""
+    out: dict[str, BaseException | None] = {}
     for case in cases:
+        box = _bounded(lambda: dummy_embedder.embed_detailed(Part.from_bytes(case.data, mime_type=case.mime)))
+        out[case.name] = box.get("error")
+    return out
+
+
+def test_library_every_case_on_the_dummy_profile(cases, dummy_outcomes):
+    """Every container's decoder meets every damage: embedded or a typed 4xx error, never a crash or hang."""
+    bad = [f"{c.name}: {why}" for c in cases if (why := _judge(c, dummy_outcomes[c.name]))]
+    assert not bad, "\n".join(bad)
+
+
+def _reader_cases(cases, dummy_outcomes):
+    """For the real models: every hand-built case, and one case per damage kind and modality family
+    (noise.wav, not also noise.mp3 … noise.aac), the first of them whose bytes the decoders let through
+    (embedded on the dummy profile), so that the real readers meet what decoding makes of that damage;
+    else the first. The other containers' decoders are the same as in the dummy run; what the real
+    profile adds is the readers, and Whisper on a noise-damaged clip costs ~4-5 s of CPU per container.
+    57 of the 142 cases: this test 82 -> 36 s of CPU, the dummy run over all of them 3.5 s (2026-12-01)."""
+    chosen: dict[tuple[str, str], object] = {}
+    out = []
+    for case in cases:
+        kind, ext = case.name.rsplit(".", 1)
+        if kind not in _DAMAGE_KINDS:
+            out.append(case)
+            continue
+        key = (kind, _family(ext))
+        prev = chosen.get(key)
+        if prev is None or (dummy_outcomes[prev.name] is not None and dummy_outcomes[case.name] is None):
+            chosen[key] = case
+    return out + list(chosen.values())
+
+
+def test_library(embedder, cases, dummy_outcomes):
+    """The real models (OCR, Whisper, e5) behind the same decoders: embedded or a typed 4xx error."""
+    bad = []
+    for case in _reader_cases(cases, dummy_outcomes):
         box = _bounded(lambda: embedder.embed_detailed(Part.from_bytes(case.data, mime_type=case.mime)))
         why = _judge(case, box.get("error"))
         if why:

@@ -87,8 +87,12 @@ def test_server_mode_sends_local_files_inline_references_uploads_and_keeps_error
         backend.embed(["x"], task_type="RETRIEVAL_DOCUMENT", output_dimensionality=5)
     with pytest.raises(OmniEmbedError, match="401|API key"):
         RemoteBackend(server.url, api_key="wrong").embed(["x"], task_type="RETRIEVAL_DOCUMENT")
+    # nothing listens: connection errors are retried, then a typed error naming the server. One retry, not
+    # the default six (their jittered backoff, 0.5 s doubling, waited ~30 s here)
+    gone = RemoteBackend("http://127.0.0.1:9", max_retries=1)
     with pytest.raises(OmniEmbedError, match="cannot reach"):
-        RemoteBackend("http://127.0.0.1:9").embed(["x"], task_type="RETRIEVAL_DOCUMENT")
+        gone.embed(["x"], task_type="RETRIEVAL_DOCUMENT")
+    assert gone.retries == 1
 
 
 def test_llamaindex_haystack_chroma_adapters_over_the_server(server, monkeypatch):

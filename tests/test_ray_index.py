@@ -32,7 +32,11 @@ from omniembed.indexer import Indexer
 from omniembed.store import open_store
 
 BIN = Path(sys.executable).parent
-SLOW = "0.01"  # seconds per token in the cluster's workers: a 150-word note takes ~1.5 s, asleep
+#: seconds per token in the cluster's workers: the indexer embeds ~400 tokens of a note (its file and chunk
+#: pieces), so a note takes ~1.2 s, asleep: long enough to find a busy actor to kill and to kill the driver
+#: after 3 of the 12 files (both polled every 0.1-0.3 s), short enough that the four full runs sleep ~35 s
+#: in all (0.01: ~100 s; the whole file 307 -> 152 s wall at load ~4, 2026-12-01).
+SLOW = "0.003"
 N_NOTES = 10
 
 
