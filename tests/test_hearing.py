@@ -109,7 +109,8 @@ def test_speech_model_directory_replaces_whisper_base(folder, tiny_whisper):
     res = emb.embed_detailed([folder / "backup.wav"])[0]
     src = MediaSource.from_path(folder / "backup.wav", None, Limits())
     (_, block), = list(decode_blocks(src, Limits()))
-    want = get_asr(tiny_whisper).transcribe_block(block, 0.0, AsrOptions(language="en", vad=False))
+    # a short file, alone: the batched clip path (AsrOptions.pack_clips), as for Whisper base
+    want = get_asr(tiny_whisper).transcribe_clips([block], AsrOptions(language="en", vad=False))[0]
     got = [p for p in res.pieces if p.source == "asr"]
     assert want and " ".join(p.text for p in got) == " ".join(s.text for s in want)
     assert "server" not in got[0].text.lower()  # random weights: not Whisper base's reading

@@ -48,6 +48,16 @@ def _key(hits):
     return [(h.record.id, h.record.level, h.record.path, h.record.page, h.record.text, round(h.score, 6)) for h in hits]
 
 
+def _same_up_to_ties(got, want) -> None:
+    """Equal hit lists, except that hits of EQUAL score may come in any order, and which of them make
+    the cut at ``k`` is arbitrary (BM25 gives 81 files' "part fNNN line 7" the very same score; LanceDB's
+    full-text search breaks such ties differently from run to run)."""
+    a, b = _key(got), _key(want)
+    assert [x[-1] for x in a] == [x[-1] for x in b]  # the same scores, in order
+    last = a[-1][-1] if a else None
+    assert sorted(x for x in a if x[-1] != last) == sorted(x for x in b if x[-1] != last)
+
+
 @pytest.mark.parametrize("level,mods", [(None, None), ("chunk", None), ("file", None), (None, ["text"]),
                                         ("chunk", ["text", "pdf"]), (None, ["video"])])
 def test_native_vector_search_equals_lancedb_python(store_dir, embedder, level, mods):
@@ -160,7 +170,9 @@ def test_native_search_equals_lancedb_python_on_a_vector_index(tmp_path):
         for level, mods in ((None, None), ("chunk", ["pdf"]), ("file", None)):
             for k in (10, 100):
                 assert _key(native.search(q, k, level=level, modalities=mods)) == _key(python.search(q, k, level=level, modalities=mods))
-    assert _key(native.search_text("line 7", 20, level="chunk")) == _key(python.search_text("line 7", 20, level="chunk"))
+    tied = native.search_text("line 7", 20, level="chunk")
+    _same_up_to_ties(tied, python.search_text("line 7", 20, level="chunk"))
+    assert all(h.record.text.endswith(" line 7") and h.record.level == "chunk" for h in tied)
 
 
 def test_native_search_in_a_forked_child(store_dir, embedder):
