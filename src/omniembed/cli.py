@@ -373,6 +373,10 @@ def serve(
         10, "--worker-nice", help="CPU priority of workers below the server (0: equal; on a shared machine)."),
     max_body_mb: float = typer.Option(64.0, "--max-body-mb", help="Largest JSON body in MiB (413 beyond)."),
     max_upload_mb: float = typer.Option(2048.0, "--max-upload-mb", help="Largest uploaded file in MiB."),
+    max_stored_mb: float = typer.Option(
+        20480.0, "--max-stored-mb", help="All uploaded files together, in MiB (413 beyond; 0: no limit; Gemini: 20 GB)."),
+    file_ttl_hours: float = typer.Option(
+        48.0, "--file-ttl-hours", help="Hours an uploaded file is kept, then deleted (0: until deleted; Gemini: 48)."),
     max_parts: int = typer.Option(2048, "--max-parts", help="Parts or requests in one HTTP request (400 beyond)."),
     job_chunk_size: int = typer.Option(16, "--job-chunk-size", help="Batch-job items per engine call and commit."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
@@ -413,6 +417,8 @@ def serve(
         model_aliases=tuple(model_alias or ()),
         max_body_bytes=int(max_body_mb * 1024**2),
         max_upload_bytes=int(max_upload_mb * 1024**2),
+        max_stored_bytes=int(max_stored_mb * 1024**2),
+        file_ttl_s=file_ttl_hours * 3600.0,
         max_parts=max_parts,
         job_chunk_size=job_chunk_size,
         max_request_cpu_s=max_request_cpu_s,

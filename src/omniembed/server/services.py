@@ -74,6 +74,8 @@ class ServerConfig:
     model_aliases: tuple[str, ...] = ()  # extra names answered by the profile, e.g. gemini-embedding-2
     max_body_bytes: int = 64 * 1024**2  # JSON request bodies → 413 beyond
     max_upload_bytes: int = 2 * 1024**3  # one uploaded file
+    max_stored_bytes: int = 20 * 1024**3  # all uploaded files together → 413 beyond (0: no limit; Gemini's 20 GB)
+    file_ttl_s: float = 48 * 3600.0  # an uploaded file is deleted after this (0: kept until deleted; Gemini's 48 h)
     max_parts: int = 2048  # parts (and requests) in one HTTP request → 400 beyond
     limits: Limits = field(default_factory=Limits)  # decoded sizes, pixels, pages, durations per part
     batching: BatchingConfig = field(default_factory=BatchingConfig)
@@ -115,7 +117,8 @@ class Services:
         self.config = config
         data = Path(config.data_dir).expanduser()
         data.mkdir(parents=True, exist_ok=True)
-        self.files = FileStore(data / "files", max_bytes=config.max_upload_bytes, limits=config.limits)
+        self.files = FileStore(data / "files", max_bytes=config.max_upload_bytes, limits=config.limits,
+                               ttl_s=config.file_ttl_s, max_stored_bytes=config.max_stored_bytes)
         self.resolver = ServerFileResolver(self.files, config.allow_file_roots)
         self.engine = engine or Engine(config.profile, limits=config.limits, file_resolver=self.resolver,
                                        asr_options=config.asr_options, speech_model=config.speech_model,
