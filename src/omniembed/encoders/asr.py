@@ -504,8 +504,9 @@ class Asr:
         3. with ``clip_context_s=None`` (or a temperature fallback), the former path: language from
            the first ``LID_SECONDS``, readings packed ``PACK_GAP_S`` apart into shared 30-s windows
            per language, words split back to their clips by timestamp;
-        4. a reading whose words stop more than ``UNREAD_S`` before its clip's speech ends is decoded
-           again alone by faster-whisper's loop, which reads on.
+        4. a reading whose words stop more than ``UNREAD_S`` before its clip's speech ends reads on from
+           where its words stopped (:meth:`_read_on`, batched, own-encoding path); one with no words, or
+           still unread, is decoded again alone by faster-whisper's loop, which reads on.
 
         Clips whose speech is longer than ``PACK_MAX_SPEECH_S`` go through :meth:`transcribe_block`.
         A clip's encoding is its own, but its readings share a batched beam search with other clips'
