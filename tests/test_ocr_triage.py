@@ -178,3 +178,51 @@ def test_dark_screens_and_photos_are_not_clean_print():
     noise = np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)
     assert not clean_print(analyse(noise))
     assert not clean_print(Layout(True, None, 0.0))
+
+
+def test_tesseract_runs_with_one_openmp_thread_and_reads_the_words(monkeypatch):
+    """Tesseract is called directly (``ocr.tesseract_tsv``) so that it gets ``OMP_THREAD_LIMIT=1``: its
+    default thread per core made it 2-3x slower (docstring). The live process is inspected for its thread
+    count while it reads a large page; a picture of any mode is read; a missing language is None."""
+    import subprocess as sp
+    import threading
+    import time
+
+    from omniembed.encoders import ocr as ocr_mod
+
+    if "eng" not in ocr_mod.tesseract_languages():
+        pytest.skip("Tesseract eng is not installed")
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    seen: list[int] = []
+    real_run = sp.run
+
+    def watched(cmd, **kw):  # the real subprocess, started by hand so its threads can be counted
+        assert kw["env"]["OMP_THREAD_LIMIT"] == "1"
+        proc = sp.Popen(cmd, env=kw["env"], stdout=sp.PIPE, stderr=sp.PIPE)
+
+        def count():
+            while proc.poll() is None:
+                try:
+                    seen.append(len(list(Path(f"/proc/{proc.pid}/task").iterdir())))
+                except OSError:
+                    pass
+                time.sleep(0.01)
+
+        t = threading.Thread(target=count)
+        t.start()
+        out, err = proc.communicate(timeout=kw.get("timeout"))
+        t.join()
+        return sp.CompletedProcess(cmd, proc.returncode, out, err)
+
+    monkeypatch.setattr(ocr_mod.subprocess, "run", watched)
+    page = np.asarray(text_image(_MANUAL * 3, size=(1240, 2000), font_size=30))
+    table = ocr_mod.tesseract_tsv(page, "eng")
+    monkeypatch.setattr(ocr_mod.subprocess, "run", real_run)
+    assert table is not None and seen and max(seen) == 1, seen
+    words = {w.lower() for w in table["text"] if w.strip()}
+    assert {"filter", "warranty", "tablets"} <= words
+    assert all(-1 <= float(c) <= 100 for c in table["conf"])
+    rgba = np.dstack([np.asarray(text_image(["Descale the boiler"], size=(600, 120)).convert("RGB")),
+                      np.full((120, 600), 255, np.uint8)])
+    assert "boiler" in {w.lower() for w in ocr_mod.tesseract_tsv(rgba, "eng")["text"]}
+    assert ocr_mod.tesseract_tsv(page, "xx_not_a_language") is None

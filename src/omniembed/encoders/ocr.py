@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,6 +96,56 @@ def tesseract_languages() -> tuple[str, ...]:
     except (OSError, subprocess.TimeoutExpired):
         return ()
     return tuple(line.strip() for line in out.splitlines()[1:] if line.strip() and line.strip() != "osd")
+
+
+#: Seconds one Tesseract run may take on one picture.
+TESSERACT_TIMEOUT_S = 120
+
+
+def tesseract_tsv(image: np.ndarray, languages: str) -> dict[str, list[str]] | None:
+    """Tesseract's word table (``tsv`` output: ``text``, ``conf``, ``block_num``, ``line_num``… as
+    columns) for one picture; None when Tesseract is missing, fails or times out.
+
+    Run with ONE OpenMP thread (``OMP_THREAD_LIMIT=1`` unless the environment sets it): Tesseract links
+    libgomp and by default uses a thread per core, which made it slower, not faster — on 6 eval-dev page
+    images, 3.59 s a page against 1.85 s with one thread on an idle 2-core machine, and 8.91 s against
+    2.87 s with 2 busy processes beside it (2026-12-01, quiet window, alternating; the thread pool waits
+    spinning). pytesseract hands the subprocess the process's own environment, so Tesseract is called
+    directly here; setting ``OMP_THREAD_LIMIT`` process-wide would also cap the server's worker processes."""
+    exe = shutil.which("tesseract")
+    if not exe:
+        return None
+    from PIL import Image
+
+    pic = Image.fromarray(np.ascontiguousarray(image))
+    if pic.mode not in ("L", "RGB"):
+        pic = pic.convert("RGB")
+    env = dict(os.environ)
+    env.setdefault("OMP_THREAD_LIMIT", "1")
+    with tempfile.TemporaryDirectory(prefix="omniembed-ocr-") as tmp:
+        src = os.path.join(tmp, "page.pnm")  # uncompressed: no PNG encode and decode around the OCR
+        pic.save(src, format="PPM")
+        try:
+            proc = subprocess.run([exe, src, "stdout", "-l", languages, "tsv"], env=env, capture_output=True,
+                                  timeout=TESSERACT_TIMEOUT_S)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    if proc.returncode != 0:
+        return None
+    lines = proc.stdout.decode("utf-8", "replace").splitlines()
+    if not lines:
+        return None
+    header = lines[0].split("\t")
+    table: dict[str, list[str]] = {name: [] for name in header}
+    for line in lines[1:]:
+        cells = line.split("\t")
+        if len(cells) == len(header) - 1:  # an empty text cell at the end of the row
+            cells.append("")
+        if len(cells) != len(header):
+            continue
+        for name, cell in zip(header, cells):
+            table[name].append(cell)
+    return table
 
 
 class Ocr:
@@ -241,26 +292,18 @@ class Ocr:
 
     def _tesseract_words(self, image: np.ndarray, languages: str) -> tuple[OcrResult, list[float]]:
         """Tesseract's reading (lines in its reading order) and each word's confidence in [0, 1]."""
-        if not tesseract_languages():
-            return OcrResult("", 0.0, 0, "tesseract"), []
-        import pytesseract
-        from PIL import Image
-
-        try:
-            data = pytesseract.image_to_data(
-                Image.fromarray(np.ascontiguousarray(image)), lang=languages,
-                output_type=pytesseract.Output.DICT, timeout=120
-            )
-        except (RuntimeError, pytesseract.TesseractError):
+        data = tesseract_tsv(image, languages) if tesseract_languages() else None
+        if data is None or "text" not in data:
             return OcrResult("", 0.0, 0, "tesseract"), []
         lines: dict[tuple[int, int, int], list[str]] = {}
         confs = []
         for word, conf, b, p, ln in zip(
             data["text"], data["conf"], data["block_num"], data["par_num"], data["line_num"]
         ):
-            if word.strip() and float(conf) >= 0:
+            # whole percent, as pytesseract gave them (PRINT_MIN_CONF and the gate were measured so)
+            if word.strip() and int(float(conf)) >= 0:
                 lines.setdefault((b, p, ln), []).append(word)
-                confs.append(float(conf) / 100.0)
+                confs.append(int(float(conf)) / 100.0)
         text = "\n".join(" ".join(ws) for ws in lines.values())
         return OcrResult(text, float(np.mean(confs)) if confs else 0.0, len(lines), "tesseract"), confs
 
