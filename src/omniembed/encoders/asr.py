@@ -33,7 +33,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -355,6 +355,12 @@ class _Clip:
     langs: list[str] = field(default_factory=list)
     probs: dict[str, float] = field(default_factory=dict)
     enc: np.ndarray | None = None  # encoder output of the whole speech at clip_context_s (Asr._encode)
+    start_s: float = 0.0  # where ``speech`` begins in the clip's speech (the rest of a reading: Asr._read_on)
+
+    def unread(self, reach: dict[tuple[int, str], float], lang: str) -> bool:
+        """Whether the words of this clip's reading in ``lang`` stopped more than ``UNREAD_S`` before
+        its speech ends (``reach``: how far into the speech each reading's words went)."""
+        return reach.get((self.index, lang), 0.0) < self.speech.size / SAMPLE_RATE - UNREAD_S
 
     @classmethod
     def of(cls, index: int, audio: np.ndarray, vad: bool) -> "_Clip":
@@ -378,6 +384,18 @@ class _Clip:
         ts = SpeechTimestampsMap(self.chunks, SAMPLE_RATE)
         k = ts.get_chunk_index((start + end) / 2)
         return ts.get_original_time(start, k), ts.get_original_time(end, k)
+
+
+class _Segmented(NamedTuple):
+    """One generate() result cut into faster-whisper's segments, waiting for its word alignment."""
+
+    segs: list[dict]
+    avg_logprob: float
+    lang: str
+    enc: np.ndarray  # its encoder output (frames × width)
+    size: int  # frames of content in ``enc``
+    window: list[_Clip]
+    spans: list[tuple[float, float]]
 
 
 #: faster-whisper's defaults: punctuation merged into the neighbouring word when aligning words.
@@ -558,8 +576,7 @@ class Asr:
             per_lang = []
             for lang in c.langs:
                 segs = readings.get((c.index, lang), [])
-                unread = reach.get((c.index, lang), 0.0) < c.speech.size / SAMPLE_RATE - UNREAD_S
-                if unread and (c.index, lang) not in capped:
+                if c.unread(reach, lang) and (c.index, lang) not in capped:
                     # Whisper stopped before the end of this clip's speech in its window (it ends a
                     # window early now and then) and :meth:`_read_on` could not finish it either:
                     # decode the clip alone, faster-whisper's loop reads on. Not for a reading that
@@ -634,17 +651,16 @@ class Asr:
                 for c, e in zip(part, enc):
                     c.enc = e
 
-    def _decode_own(self, clips: list[_Clip], opts: AsrOptions, reach: dict, capped: set[tuple[int, str]],
-                    starts: dict[tuple[int, str], float] | None = None) -> dict[tuple[int, str], list[AsrSegment]]:
+    def _decode_own(self, clips: list[_Clip], opts: AsrOptions, reach: dict,
+                    capped: set[tuple[int, str]]) -> dict[tuple[int, str], list[AsrSegment]]:
         """Every reading (clip, language) decoded from the clip's own encoding (:meth:`_encode`), in
         batches of ``READING_BATCH`` readings of the same context length: one beam search for many
         clips and languages (beam search on 2 cores is bound by reading the decoder's weights once per
         step, so a batch costs little more than one), then timestamps and word alignment as
         faster-whisper computes them. A clip's encoding depends on the clip alone; the batch it is
         decoded in can change a word now and then (see :meth:`transcribe_clips`). Readings that used
-        their whole token cap (:func:`_token_cap` of the clip's speech) are added to ``capped``.
-        ``starts``: where each reading's speech begins in its clip's speech, in seconds (a clip whose
-        ``speech`` is the rest of a reading, :meth:`_read_on`); 0 when absent."""
+        their whole token cap (:func:`_token_cap` of the clip's speech) are added to ``capped``. A clip
+        that is the rest of a reading (:meth:`_read_on`) has its words placed ``start_s`` on."""
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
@@ -673,8 +689,7 @@ class Asr:
                     if len(res.sequences_ids[0]) >= _token_cap(c.speech):
                         capped.add((c.index, lang))
                     size = min(int(c.speech.size / fe.hop_length), 2 * c.enc.shape[0])
-                    lo_s = -(starts or {}).get((c.index, lang), 0.0)  # the rest's words at their place in the clip
-                    items.append((res, lang, c.enc, size, [c], [(lo_s, c.speech.size / SAMPLE_RATE)]))
+                    items.append((res, lang, c.enc, size, [c], [(-c.start_s, c.speech.size / SAMPLE_RATE)]))
                 self._read_back(items, tokenizers, found, reach)
         return found
 
@@ -688,20 +703,17 @@ class Asr:
         rest, decode): one of 12 clips cost 13-17 % of the list's time at a 15-s context. Readings
         with no words at all, cut by the token cap, or still unread after this go on as before."""
         rests: list[_Clip] = []
-        starts: dict[tuple[int, str], float] = {}
         for c in clips:
             for lang in c.langs:
-                key = (c.index, lang)
-                got = reach.get(key, 0.0)
-                if key in capped or got <= 0.0 or got >= c.speech.size / SAMPLE_RATE - UNREAD_S:
+                got = reach.get((c.index, lang), 0.0)
+                if (c.index, lang) in capped or got <= 0.0 or not c.unread(reach, lang):
                     continue
-                rest = _Clip(c.index, c.audio, c.speech[int(got * SAMPLE_RATE):], c.chunks, [lang], c.probs)
-                rests.append(rest)
-                starts[key] = got
+                rests.append(_Clip(c.index, c.audio, c.speech[int(got * SAMPLE_RATE):], c.chunks, [lang], c.probs,
+                                   start_s=got))  # fmt: skip
         if not rests:
             return
         self._encode(rests, opts)
-        for key, segs in self._decode_own(rests, opts, reach, capped, starts).items():
+        for key, segs in self._decode_own(rests, opts, reach, capped).items():
             readings.setdefault(key, []).extend(segs)
 
     def _decode_window(self, window: list[_Clip], lang: str, opts: AsrOptions, reach: dict) -> dict[tuple[int, str], list[AsrSegment]]:
@@ -773,7 +785,7 @@ class Asr:
         import ctranslate2
 
         m = self.model
-        kept = []
+        kept: list[_Segmented] = []
         for res, lang, enc, size, window, spans in items:
             tok = tokenizers[lang]
             tokens = res.sequences_ids[0]
@@ -786,20 +798,20 @@ class Asr:
             )  # fmt: skip
             segs = [s for s in segs if s["start"] != s["end"] or tok.decode(s["tokens"]).strip()]
             if segs:
-                kept.append((segs, avg_logprob, lang, enc, size, window, spans))
-        groups: dict[tuple[str, tuple[int, ...]], list] = {}
+                kept.append(_Segmented(segs, avg_logprob, lang, enc, size, window, spans))
+        groups: dict[tuple[str, tuple[int, ...]], list[_Segmented]] = {}
         for k in kept:
-            groups.setdefault((k[2], k[3].shape), []).append(k)
+            groups.setdefault((k.lang, k.enc.shape), []).append(k)
         for (lang, _), group in groups.items():
-            enc = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack([g[3] for g in group])))
-            m.add_word_timestamps([g[0] for g in group], tokenizers[lang], enc, [g[4] for g in group],
+            enc = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack([g.enc for g in group])))
+            m.add_word_timestamps([g.segs for g in group], tokenizers[lang], enc, [g.size for g in group],
                                   _PREPEND, _APPEND, 0.0)  # fmt: skip
-        for segs, avg_logprob, lang, _, _, window, spans in kept:
-            tok = tokenizers[lang]
-            for s in segs:
+        for k in kept:
+            tok = tokenizers[k.lang]
+            for s in k.segs:
                 words = [_Word(w["start"], w["end"], w["word"]) for w in s.get("words") or []]
-                _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], avg_logprob,
-                            window, spans, lang, found, reach)  # fmt: skip
+                _split_back(words or [_Word(s["start"], s["end"], tok.decode(s["tokens"]))], k.avg_logprob,
+                            k.window, k.spans, k.lang, found, reach)  # fmt: skip
 
     def _decode(self, audio: np.ndarray, offset_s: float, opts: AsrOptions, language: str | None) -> tuple[list[AsrSegment], Any]:
         """Segments (absolute seconds) and faster-whisper's TranscriptionInfo (language, probabilities)."""
