@@ -86,9 +86,14 @@ class OcrResult:
 
 
 @lru_cache(maxsize=1)
+def _tesseract_exe() -> str | None:
+    return shutil.which("tesseract")
+
+
+@lru_cache(maxsize=1)
 def tesseract_languages() -> tuple[str, ...]:
     """Installed Tesseract language packs (empty when Tesseract is not installed)."""
-    exe = shutil.which("tesseract")
+    exe = _tesseract_exe()
     if not exe:
         return ()
     try:
@@ -112,7 +117,7 @@ def tesseract_tsv(image: np.ndarray, languages: str) -> dict[str, list[str]] | N
     2.87 s with 2 busy processes beside it (2026-12-01, quiet window, alternating; the thread pool waits
     spinning). pytesseract hands the subprocess the process's own environment, so Tesseract is called
     directly here; setting ``OMP_THREAD_LIMIT`` process-wide would also cap the server's worker processes."""
-    exe = shutil.which("tesseract")
+    exe = _tesseract_exe()  # looked up once, not on every page
     if not exe:
         return None
     from PIL import Image
