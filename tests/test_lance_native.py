@@ -176,29 +176,42 @@ def test_native_search_equals_lancedb_python_on_a_vector_index(tmp_path):
 
 
 def test_native_search_in_a_forked_child(store_dir, embedder):
-    """A process forked after a native search (its event-loop thread does not survive fork) searches too."""
+    """A process forked after a native search (its event-loop thread does not survive fork) gets its
+    own loop thread, is warned once, and searches too.
+
+    LanceDB's own fork support is experimental: about 3 % of first searches in a forked child crashed
+    or hung in its Rust runtime (see ``_lance_native._after_fork_in_child``). So the child is forked up
+    to three times: a defect of ours (a child waiting on the parent's loop) fails all three."""
     import os
+    import select
+    import signal
+
+    from omniembed.store import _lance_native
 
     st = open_store(str(store_dir))
     qv = embedder.embed("database outage", task_type="RETRIEVAL_QUERY")[0]
     want = _key(st.search(qv, 3))
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report through the pipe, never return into pytest
-        ok = False
-        try:
-            ok = _key(st.search(qv, 3)) == want
-        finally:
-            os.write(w, b"1" if ok else b"0")
-            os._exit(0)
-    os.close(w)
-    import select
-    import signal
-
-    ready, _, _ = select.select([r], [], [], 120)
-    got = os.read(r, 1) if ready else b""
-    if not ready:
-        os.kill(pid, signal.SIGKILL)  # hung: a search waiting on a loop thread that did not survive fork
-    os.waitpid(pid, 0)
-    assert got == b"1", "the forked child's search hung or differed"
+    outcomes = []
+    for _ in range(3):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report through the pipe, never return into pytest
+            ok = False
+            try:
+                ok = _lance_native._state.get("warned") is True and _key(st.search(qv, 3)) == want
+            finally:
+                os.write(w, b"1" if ok else b"0")
+                os._exit(0)
+        os.close(w)
+        ready, _, _ = select.select([r], [], [], 60)
+        got = os.read(r, 1) if ready else b""
+        os.close(r)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)  # hung
+        _, status = os.waitpid(pid, 0)
+        outcomes.append((got, status))
+        if got == b"1":
+            break
+    assert outcomes[-1][0] == b"1", f"the forked child's search hung, crashed or differed three times: {outcomes}"
+    assert "warned" not in _lance_native._state  # the warning is the child's, not the parent's
     st.close()

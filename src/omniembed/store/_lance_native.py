@@ -28,6 +28,7 @@ import importlib.util
 import os
 import sys
 import threading
+import warnings
 from types import ModuleType
 from typing import Any, Coroutine
 
@@ -93,15 +94,40 @@ def _load() -> ModuleType | None:
         return None
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's threads: no event-loop thread (a search there waited on
+    it forever), and a lock a parent thread held at fork time would stay held. Start both afresh.
+
+    LanceDB resets its own Rust runtime in the child, but calls its fork support experimental, and it
+    is: in a process that had searched, the first search of a forked child crashed (SIGSEGV, a tokio
+    task-state panic) or hung in 2 of 60 forks measured here, and 21 of 200 when one parent forked
+    repeatedly; opening the store afresh in the child did not help (8 of 200). Hence the warning, once:
+    start such processes with ``spawn`` or ``forkserver``, as omniembed's own workers do."""
+    global _lock
+    _lock = threading.Lock()
+    if _state.pop("loop", None) is not None and not _state.get("warned"):
+        _state["warned"] = True
+        warnings.warn(
+            "omniembed: this process was forked after a LanceDB search; LanceDB's fork support is experimental "
+            "and a search here may crash or hang now and then. Use the 'spawn' or 'forkserver' start method.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _run(coro_fn, *args) -> Any:
     """Run ``await coro_fn(*args)`` on one background event loop (the native binding's futures need a
     running loop; a caller may itself be inside one, e.g. the server), and return its result."""
     with _lock:
         loop = _state.get("loop")
-        if loop is None or _state.get("pid") != os.getpid():  # (a forked child has no loop thread)
+        if loop is None:  # (none yet, or a forked child: see _after_fork_in_child)
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="omniembed-lance-native", daemon=True).start()
-            _state["loop"], _state["pid"] = loop, os.getpid()
+            _state["loop"] = loop
 
     async def call() -> Any:
         return await coro_fn(*args)
