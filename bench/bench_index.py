@@ -1,6 +1,6 @@
 """The indexer's overhead over the library on the same files, and indexing throughput per modality.
 
-    .venv/bin/python -m bench.bench_index [--set text|mixed|both] [--rounds 3] [--fine-reference]
+    .venv/bin/python -m bench.bench_index [--set text|mixed|both] [--rounds 3] [--fine-reference] [--no-fine]
 
 Two folders (``--set``): **text** — 19 text and Markdown files, 0.2–10 KB (this repo's docs/integrations,
 docs/cli.md and docs/container.md, the samples' notes, the dev set's D4 notes); **mixed** — the dev set's
@@ -16,7 +16,8 @@ Per folder, interleaved rounds (the order alternates, so a drifting machine load
 Models are loaded and LanceDB imported before the first round (one file of each type is indexed
 untimed). Printed: per round both times and the ratio indexer / library, the median ratio (the issue's
 target is ≤ 1.2×), the indexer's per-modality throughput, and with ``--fine-reference`` also
-``Embedder.embed_detailed(files, fine=True)``, the same encoder work as the indexer without the store.
+``Embedder.embed_detailed(files, fine=True)``, the same encoder work as the indexer without the store, and
+with ``--no-fine`` also ``omniembed index --no-fine`` (pieces only) against the library.
 Load average is printed at start and end. Time: on 2 quiet cores the text folder takes ~95 s a round
 (2026-12-01); the mixed folder several minutes a round (OCR, speech) — to stay inside one 10-minute
 quiet window, run the sets separately (``--set text``, ``--set mixed --rounds 1``).
@@ -54,11 +55,11 @@ def copy_folder(files: list[Path], dest: Path) -> Path:
     return dest
 
 
-def measure(name: str, folder: Path, rounds: int, fine_reference: bool, emb, tmp: Path) -> float:
+def measure(name: str, folder: Path, rounds: int, fine_reference: bool, emb, tmp: Path, no_fine: bool = False) -> float:
     from omniembed.indexer import Indexer, walk
     from omniembed.store import open_store
 
-    files = [p for p, indexable in walk(folder) if indexable]
+    files = [f.path for f in walk(folder) if f.modality is not None]
     mb = sum(p.stat().st_size for p in files) / 1e6
     # warm up: one file of each type through the indexer (loads OCR, Whisper…, imports LanceDB)
     warm = tmp / f"{name}-warm"
@@ -70,14 +71,16 @@ def measure(name: str, folder: Path, rounds: int, fine_reference: bool, emb, tmp
     Indexer(st, emb).run(warm, progress=False)
     st.close()
 
-    t_index, t_lib, t_fine, ratios = [], [], [], []
+    t_index, t_lib, t_fine, t_nofine, ratios = [], [], [], [], []
     report = None
     for r in range(rounds):
-        def run_index() -> float:
+        def run_index(fine: bool = True) -> float:
             nonlocal report
-            store = open_store(str(tmp / f"{name}-store-{r}"))
+            store = open_store(str(tmp / f"{name}-store-{r}{'' if fine else '-nofine'}"))
             t0 = time.perf_counter()
-            report = Indexer(store, emb).run(folder, progress=False)
+            out = Indexer(store, emb, fine=fine).run(folder, progress=False)
+            if fine:
+                report = out
             dt = time.perf_counter() - t0
             store.close()
             return dt
@@ -89,7 +92,11 @@ def measure(name: str, folder: Path, rounds: int, fine_reference: bool, emb, tmp
 
         if r % 2 == 0:
             ti, tl = run_index(), run_lib()
+            if no_fine:
+                t_nofine.append(run_index(fine=False))
         else:
+            if no_fine:
+                t_nofine.append(run_index(fine=False))
             tl, ti = run_lib(), run_index()
         t_index.append(ti)
         t_lib.append(tl)
@@ -100,6 +107,7 @@ def measure(name: str, folder: Path, rounds: int, fine_reference: bool, emb, tmp
             t_fine.append(time.perf_counter() - t0)
         print(f"  {name} round {r + 1}: index {ti:.2f}s, Embedder.embed {tl:.2f}s → {ti / tl:.2f}x"
               + (f"; embed_detailed(fine=True) {t_fine[-1]:.2f}s" if fine_reference else "")
+              + (f"; index --no-fine {t_nofine[-1]:.2f}s → {t_nofine[-1] / tl:.2f}x" if no_fine else "")
               + f" (load {_load()})", flush=True)
     assert report is not None
     print(f"{name}: {len(files)} files, {mb:.2f} MB, {report.indexed} indexed, {len(report.failed)} failed")
@@ -118,6 +126,10 @@ def measure(name: str, folder: Path, rounds: int, fine_reference: bool, emb, tmp
         like = [ti / tf for ti, tf in zip(t_index, t_fine)]
         print(f"{name}: index / embed_detailed(fine=True), the same encoder work: per round "
               f"{', '.join(f'{x:.2f}' for x in like)} → median {statistics.median(like):.2f}x (the indexer's own cost)")
+    if no_fine:
+        nf = [tn / tl for tn, tl in zip(t_nofine, t_lib)]
+        print(f"{name}: index --no-fine / library: per round {', '.join(f'{x:.2f}' for x in nf)} → median "
+              f"{statistics.median(nf):.2f}x (target ≤ 1.2x)")
     return med
 
 
@@ -127,6 +139,8 @@ def main() -> None:
     ap.add_argument("--folder", type=Path, action="append", help="index these folder(s) instead (repeatable)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--fine-reference", action="store_true")
+    ap.add_argument("--no-fine", action="store_true",
+                    help="also time `omniembed index --no-fine` (pieces only, no sentence records) in each round")
     ap.add_argument("--quick", action="store_true", help="text files only, 2 rounds")
     args = ap.parse_args()
     if args.quick:
@@ -151,7 +165,7 @@ def main() -> None:
             if args.set in ("mixed", "both") and D4.is_dir():
                 sets.append(("mixed", copy_folder(sorted(D4.iterdir()), tmp / "mixed")))
         for name, folder in sets:
-            measure(name, folder, args.rounds, args.fine_reference, emb, tmp)
+            measure(name, folder, args.rounds, args.fine_reference, emb, tmp, args.no_fine)
     print(f"load average at end: {_load()}")
 
 

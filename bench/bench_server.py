@@ -1,7 +1,7 @@
 """Server overhead benchmark: the HTTP server vs the library called directly, in one run.
 
     .venv/bin/python -m bench.bench_server [--per-client 12] [--png-per-client 2] [--no-batching-compare]
-    .venv/bin/python -m bench.bench_server --under-load [--rounds 3] [--per-client 8]
+    .venv/bin/python -m bench.bench_server --under-load [--rounds 3] [--per-client 8] [--before-tree DIR]
 
 For one sentence (text path) and for a one-page PNG (OCR path) it measures
   * latency on an idle server vs the library's single call            (target ≤ 1.3×)
@@ -16,7 +16,9 @@ machine load; every loop is bounded.
 ``--under-load`` measures instead the 16-client text benchmark (p50, p99, throughput) on an idle machine
 and with 2 busy processes (pure-Python spin loops, started and stopped by the benchmark), for two servers
 running side by side: today's thread policy and the one before issue 15 (``OMNIEMBED_ADAPTIVE_THREADS=0``,
-every e5 call on all cores). Rounds alternate between the two servers, so both see the same load.
+every e5 call on all cores) — or, with ``--before-tree DIR``, the code of another source tree with its
+own defaults (e.g. the commit issue 15 was filed against). Rounds alternate between the two servers, so
+both see the same load.
 Target (issue 15): p99 with 2 busy processes ≥ 5× better than before.
 """
 
@@ -125,19 +127,28 @@ def server_concurrent(url: str, bodies: list[dict], clients: int = CLIENTS) -> d
     return {"throughput": len(bodies) / wall, "p50_s": pct(lat, 50), "p99_s": pct(lat, 99)}
 
 
-def under_load(rounds: int, per_client: int, busy: int = 2) -> dict:
-    """16-client text rounds, old vs new thread policy, idle then with ``busy`` busy processes."""
+def under_load(rounds: int, per_client: int, busy: int = 2, before_tree: Path | None = None) -> dict:
+    """16-client text rounds, old vs new thread policy, idle then with ``busy`` busy processes.
+
+    ``before_tree``: the "before" server runs that source tree's code (``PYTHONPATH=TREE/src``, e.g. a
+    worktree of the commit an issue was filed against) with its own defaults, instead of today's code
+    with the old thread policy."""
     import contextlib
     import os
 
     from bench.bench_core import POLICIES, BusyLoad
     from bench.bench_load import wait_idle
 
+    policies = dict(POLICIES)
+    if before_tree is not None:
+        policies = {f"before ({before_tree.name})": {"PYTHONPATH": str(before_tree.resolve() / "src")},
+                    "now": {}}
     n = CLIENTS * per_client
-    out: dict = {"rounds": rounds, "per_client": per_client, "busy": busy, "runs": {}, "load_avg_1min": {}}
+    out: dict = {"rounds": rounds, "per_client": per_client, "busy": busy, "runs": {}, "load_avg_1min": {},
+                 "policies": list(policies)}
     with tempfile.TemporaryDirectory(dir=ROOT) as tmp, contextlib.ExitStack() as stack:
         servers = {}
-        for i, (policy, env) in enumerate(POLICIES.items()):
+        for i, (policy, env) in enumerate(policies.items()):
             print(f"server ({policy}): starting", flush=True)
             servers[policy] = stack.enter_context(ServerProcess(Path(tmp) / f"s{i}", "--log-level", "warning", env=env))
         for srv in servers.values():
@@ -155,9 +166,7 @@ def under_load(rounds: int, per_client: int, busy: int = 2) -> dict:
 
 
 def report_under_load(r: dict) -> None:
-    from bench.bench_core import POLICIES
-
-    old, new = POLICIES
+    old, new = POLICIES = r["policies"]
     med = {key: {m: statistics.median(x[m] for x in runs) for m in ("p50_s", "p99_s", "throughput")}
            for key, runs in r["runs"].items()}
     print(f"text, 16 clients x {r['per_client']} sentences, median over {r['rounds']} alternating rounds; load avg "
@@ -195,9 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the numbers to this file")
     ap.add_argument("--under-load", action="store_true",
                     help="16-client text p99 idle vs with 2 busy processes, thread policy before vs now")
+    ap.add_argument("--before-tree", type=Path,
+                    help="with --under-load: the 'before' server runs this source tree (e.g. a worktree of the "
+                         "commit an issue was filed against) with its defaults")
     args = ap.parse_args(argv)
     if args.under_load:
-        out = under_load(args.rounds, args.per_client)
+        out = under_load(args.rounds, args.per_client, before_tree=args.before_tree)
         report_under_load(out)
         if args.json:
             args.json.write_text(json.dumps(out, indent=2))

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from omniembed import __version__
 from omniembed.cli import ExitCode
+from omniembed.store import open_store
 
 from media_gen import ffmpeg, speak
 from server_harness import ROOT, free_port
@@ -164,6 +165,21 @@ def test_index_json_and_options_from_the_environment(tmp_path):
     assert report["by_modality"]["text"]["files"] == 2
     again = json.loads(cli("index", str(folder), *DUMMY, "--json", "--store", str(store)).stdout)
     assert again["unchanged"] == 2 and again["new"] == 0
+
+
+def test_index_no_fine_stores_pieces_only(tmp_path):
+    """``--no-fine``: each file's pieces only, no sentence records (the cheaper index, docs/search.md)."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Glaciers carve deep valleys. They move a few metres a year. Meltwater feeds rivers.")
+    chunks = {}
+    for flag in ("--fine", "--no-fine"):
+        r = cli("index", str(folder), *DUMMY, "--json", "--quiet", flag, "--store", str(tmp_path / flag))
+        assert r.returncode == 0, r.stderr.decode()
+        assert json.loads(r.stdout)["files"][0]["chunks"] == 1  # the pieces the file's vector pools
+        with open_store(str(tmp_path / flag)) as st:
+            chunks[flag] = st.count("chunk")
+    assert chunks == {"--fine": 4, "--no-fine": 1}  # one piece, plus its three sentences by default
 
 
 def test_serve_options_from_the_environment(tmp_path):

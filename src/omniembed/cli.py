@@ -496,6 +496,9 @@ def index(
     speech_model: Optional[Path] = _speech_model_opt(),
     sound_model: Optional[Path] = _sound_model_opt(),
     as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON on stdout."),
+    fine: bool = typer.Option(True, "--fine/--no-fine", help="Also store each sentence or line of longer "
+                              "pieces as a search record: better hits and snippets, about twice the text "
+                              "encoding (docs/search.md \"Speed\"). Applies to the files embedded in this run."),
     reindex_ann: bool = typer.Option(False, "--reindex-ann", help="Rebuild the vector (ANN) index from scratch "
                                      "after the run (after the archive grew several-fold); see `omniembed status`."),
     ray: Optional[str] = _ray_opt(),
@@ -522,7 +525,7 @@ def index(
             from .distributed import RayIndexer, disconnect
 
             indexer = RayIndexer(st, profile, dims=dims, address=ray, workers=ray_workers, num_cpus=ray_cpus,
-                                 ship="paths" if ray_paths else "bytes", embedder_options=options)
+                                 ship="paths" if ray_paths else "bytes", embedder_options=options, fine=fine)
             # Ray prints cluster events ("A worker died…") on stdout from its own threads: they go to
             # stderr while connected, so stdout stays the report alone (--json)
             with contextlib.redirect_stdout(sys.stderr):
@@ -531,7 +534,7 @@ def index(
                 finally:
                     disconnect()
         else:
-            report = Indexer(st, Embedder(profile, **options), dims=dims).run(folder, console=err_console,
+            report = Indexer(st, Embedder(profile, **options), dims=dims, fine=fine).run(folder, console=err_console,
                                                                               progress=progress)
         if reindex_ann:
             with err_console.status("rebuilding the vector index"):
