@@ -70,6 +70,31 @@ def test_chooser_ignores_a_one_reading_blip_but_follows_steady_load():
     assert ch.choose(runnable=3, now=1.5 + cpu.RECENT_S + 1) == 1  # the previous reading is stale
 
 
+def test_chooser_counts_others_by_the_cores_they_used_lately():
+    """Runnable at the call's start but hardly running (a local client sending the next request) does
+    not take a core away; processes that keep a core busy do."""
+    ch = cpu.ThreadChooser({"OMNIEMBED_THREADS": "2"})
+    assert ch.choose(runnable=2, now=0.0, share=0.2) == 2
+    assert ch.choose(runnable=2, now=0.5, share=0.2) == 2
+    assert ch.choose(runnable=3, now=1.0, share=1.4) == 1  # two busy processes, sharing our cores
+    assert ch.choose(runnable=3, now=1.5, share=None) == 1  # not measured: the runnable count decides
+
+
+def test_cpu_marks_and_others_share():
+    line = "cpu  100 5 50 1000 3 0 2 0 0 0\n"
+    m = cpu.cpu_marks(line)
+    assert m is not None and m[1] == pytest.approx(157 / os.sysconf("SC_CLK_TCK"))
+    assert cpu.cpu_marks("cpu x") is None
+    # the machine busy 1.5 CPU-seconds in 1 s, this process 0.5 of them: others used one core
+    assert cpu.others_share((0.0, 10.0, 2.0), (1.0, 11.5, 2.5)) == pytest.approx(1.0)
+    assert cpu.others_share((0.0, 10.0, 2.0), (1.0, 10.2, 2.5)) == 0.0  # never negative
+    if os.path.exists("/proc/stat"):
+        a = cpu.cpu_marks()
+        sum(i * i for i in range(300_000))  # this process's own work is not "others"
+        b = cpu.cpu_marks()
+        assert a is not None and b is not None and b[2] >= a[2] and b[1] >= a[1]
+
+
 def test_chooser_off_uses_every_core():
     ch = cpu.ThreadChooser({"OMNIEMBED_THREADS": "2", "OMNIEMBED_ADAPTIVE_THREADS": "0"})
     assert ch.choose(runnable=50) == 2
