@@ -82,14 +82,21 @@ def adaptive(environ: Mapping[str, str] | None = None) -> bool:
     return flag("OMNIEMBED_ADAPTIVE_THREADS", True, environ)
 
 
+def _first_line(path: str) -> str | None:
+    """The first line of a ``/proc`` file, or None where it cannot be read (not Linux, no ``/proc``)."""
+    try:
+        with open(path) as fh:
+            return fh.readline()
+    except OSError:
+        return None
+
+
 def runnable_now(loadavg_text: str | None = None) -> int | None:
     """Threads the kernel has runnable at this instant (the caller included), from ``/proc/loadavg``
     (``"0.52 0.58 0.59 3/467 12345"`` → 3); None where the file does not exist or cannot be parsed."""
     if loadavg_text is None:
-        try:
-            with open("/proc/loadavg") as fh:
-                loadavg_text = fh.read()
-        except OSError:
+        loadavg_text = _first_line("/proc/loadavg")
+        if loadavg_text is None:
             return None
     try:
         return int(loadavg_text.split()[3].split("/")[0])
@@ -102,10 +109,8 @@ def cpu_marks(stat_text: str | None = None) -> tuple[float, float, float] | None
     from the first line of ``/proc/stat`` and :func:`os.times`; None where ``/proc/stat`` is missing.
     Two marks give the cores other processes used in between (:func:`others_share`)."""
     if stat_text is None:
-        try:
-            with open("/proc/stat") as fh:
-                stat_text = fh.readline()
-        except OSError:
+        stat_text = _first_line("/proc/stat")
+        if stat_text is None:
             return None
     try:
         f = [int(x) for x in stat_text.split()[1:9]]  # user nice system idle iowait irq softirq steal
