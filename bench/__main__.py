@@ -11,8 +11,14 @@ import sys
 from pathlib import Path
 
 
-def main() -> int:
-    extra = sys.argv[1:]
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0],
+                                 epilog="Other arguments go to every benchmark as they are.")
+    ap.add_argument("--quick", action="store_true", help="a short run of each benchmark that has a quick mode")
+    ap.parse_known_args(argv)  # --help answers here; everything else goes on to the benchmarks
+    extra = list(sys.argv[1:] if argv is None else argv)
     failed = []
     for mod in sorted(Path(__file__).parent.glob("bench_*.py")):
         name = f"bench.{mod.stem}"

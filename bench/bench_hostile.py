@@ -126,8 +126,12 @@ def run_server(inputs: dict[str, Path]) -> dict[str, dict]:
     return results
 
 
-def main() -> int:
-    quick = "--quick" in sys.argv
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the 79-MP PNG only (and the baseline picture)")
+    quick = ap.parse_args(argv).quick
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     rows = []

@@ -80,6 +80,10 @@ def build(corpus: Path = CORPUS) -> list[dict]:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                            epilog="Rewrites bench/data/keyword-queries.jsonl (deterministic).").parse_args()
     qs = build()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in qs), "utf-8")

@@ -89,5 +89,9 @@ def extend(base: np.ndarray, n: int, seed: int = 16, sigma: float = 0.25, batch:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description="Embed (or load from the cache) the scale benchmark's real vectors "
+                            "and print their shapes; bench/bench_scale.py uses them.").parse_args()
     b, q, t = real_vectors()
     print(b.shape, q.shape, t[:3])

@@ -1,16 +1,32 @@
-"""The benchmarks still run against today's API (a bench is not imported by anything else, so an API
-change can break it unnoticed: ``bench_index`` did, when ``walk()`` started yielding ``Found``). Each
-runs once on the dummy profile and a tiny folder; the numbers are not the point here."""
+"""The benchmarks still run against today's API. A bench is imported by nothing else, so an API change
+can break it unnoticed: ``bench_index`` did, when ``walk()`` started yielding ``Found``. Every bench
+answers ``--help`` without running (``bench_hostile`` used to ignore it and run for a minute), and
+``bench_index`` runs once on the dummy profile and a tiny folder. The numbers are not the point here."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+
+import pytest
 
 from server_harness import ROOT
 
 sys.path.insert(0, str(ROOT))
 
 from bench import bench_index  # noqa: E402
+
+#: every module of bench/ that runs as ``python -m bench.NAME`` (cached_eval is an eval-dev adapter)
+RUNNABLE = sorted(p.stem for p in (ROOT / "bench").glob("*.py")
+                  if not p.stem.startswith("__") and "__main__" in p.read_text("utf-8")) + ["__main__"]
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_every_bench_answers_help_without_running(name):
+    mod = "bench" if name == "__main__" else f"bench.{name}"
+    r = subprocess.run([sys.executable, "-m", mod, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "usage:" in r.stdout
 
 
 def test_bench_index_runs_every_mode_on_a_tiny_folder(tmp_path, dummy_embedder, capsys):
