@@ -424,8 +424,7 @@ class FileStore:
         rec = self._record((file_id, display_name, mime, size, h.hexdigest(), time.time(), "ACTIVE", source))
         with self._conn() as c:
             c.execute(
-                "INSERT INTO files (id, display_name, mime, size, sha256, created, state, source)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                f"INSERT INTO files ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
                 (rec.id, rec.display_name, rec.mime_type, rec.size, rec.sha256, rec.created, rec.state, rec.source),
             )
         return rec

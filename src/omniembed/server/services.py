@@ -41,7 +41,7 @@ from ..wire.gemini import RequestBudget
 from .batching import BatchingConfig, MicroBatcher, group_requests, merge_requests, run_grouped, split_results
 from .catalog import ModelCatalog
 from .errors import ApiError
-from .files import FileStore, ServerFileResolver
+from .files import DEFAULT_MAX_STORED_BYTES, DEFAULT_TTL_S, FileStore, ServerFileResolver
 from .jobs import JobStore
 from .metrics import Metrics
 from .quota import KeyQuota
@@ -74,8 +74,8 @@ class ServerConfig:
     model_aliases: tuple[str, ...] = ()  # extra names answered by the profile, e.g. gemini-embedding-2
     max_body_bytes: int = 64 * 1024**2  # JSON request bodies → 413 beyond
     max_upload_bytes: int = 2 * 1024**3  # one uploaded file
-    max_stored_bytes: int = 20 * 1024**3  # all uploaded files together → 413 beyond (0: no limit; Gemini's 20 GB)
-    file_ttl_s: float = 48 * 3600.0  # an uploaded file is deleted after this (0: kept until deleted; Gemini's 48 h)
+    max_stored_bytes: int = DEFAULT_MAX_STORED_BYTES  # all uploaded files together → 413 beyond (0: no limit)
+    file_ttl_s: float = DEFAULT_TTL_S  # an uploaded file is deleted after this (0: kept until deleted)
     max_parts: int = 2048  # parts (and requests) in one HTTP request → 400 beyond
     limits: Limits = field(default_factory=Limits)  # decoded sizes, pixels, pages, durations per part
     batching: BatchingConfig = field(default_factory=BatchingConfig)
