@@ -114,3 +114,50 @@ def test_e5_vectors_do_not_depend_on_the_thread_count():
     assert np.allclose(got[1], got[2], atol=1e-5)
     assert np.allclose(got[1, "single"], got[2, "single"], atol=1e-5)
     assert np.allclose(np.linalg.norm(got[1], axis=1), 1.0, atol=1e-4)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs /proc/stat")
+def test_share_sampler_sees_a_busy_process_at_any_moment():
+    """The window is ready whenever a call comes, also after a pause with no calls (the first batch of
+    a burst must not fall back to the runnable count), and a busy process shows as about one core."""
+    import subprocess
+    import sys
+    import time
+
+    s = cpu.ShareSampler()
+    assert s.start()
+    time.sleep(3 * cpu.SHARE_MIN_S)
+    idle = s.share()
+    assert idle is not None and idle >= 0.0
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 30: pass"])
+    try:
+        time.sleep(4 * cpu.SHARE_MIN_S)  # no share() call meanwhile: the thread keeps the marks fresh
+        loaded = s.share()
+    finally:
+        busy.kill()
+        busy.wait()
+    assert loaded is not None and loaded >= 0.4, (idle, loaded)
+    assert len(s._marks) >= 3  # marked by the thread, not by the calls
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_share_sampler_restarts_in_a_forked_child():
+    import time
+
+    s = cpu.ShareSampler()
+    assert s.start()
+    os.register_at_fork(after_in_child=s._after_fork_in_child)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: its own thread, a share after one window
+        try:
+            ok = s.start() and s._pid == os.getpid()
+            time.sleep(2.5 * cpu.SHARE_MIN_S)
+            ok = ok and s.share() is not None
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 1)
+    os.waitpid(pid, 0)
+    assert got == b"1"
