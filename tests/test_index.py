@@ -289,3 +289,29 @@ def test_a_batch_of_files_is_one_engine_call_per_modality_and_one_commit(dummy_e
     np.testing.assert_allclose(np.stack([r.vector for r in recs]), np.stack([p.vector for p in alone.pieces]),
                                atol=1e-5)
     store.close()
+
+
+def test_a_broken_batched_call_embeds_each_file_alone_without_hashing_it_again(dummy_embedder, tmp_path,
+                                                                             monkeypatch):
+    """When the batched call itself breaks (not one file's typed error), every file of the group is
+    embedded on its own and reported on its own; each file is still read for its hash once."""
+    import omniembed.indexer as indexer_mod
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"note-{i}.txt").write_text(f"Note {i}: the ferry leaves at {i + 6} o'clock from pier {i}.")
+    hashed: list[str] = []
+    real_hash = indexer_mod.sha256_file
+    monkeypatch.setattr(indexer_mod, "sha256_file", lambda p: (hashed.append(Path(p).name), real_hash(p))[1])
+
+    def broken(contents, **kw):
+        raise RuntimeError("the batched call broke")
+
+    monkeypatch.setattr(dummy_embedder, "embed_each", broken)
+    store = open_store(str(tmp_path / "store"))
+    report = Indexer(store, dummy_embedder).run(folder, progress=False)
+    assert report.new == 3 and not report.failed
+    assert sorted(hashed) == ["note-0.txt", "note-1.txt", "note-2.txt"]
+    assert sorted(store.files()[fid].path for fid in store.files()) == sorted(hashed)
+    store.close()

@@ -382,8 +382,11 @@ class Indexer:
     def index_file(self, root: Path, path: Path, existing: dict) -> FileOutcome:
         """Embed one file on its own (unless its content hash is unchanged) and replace its records."""
         out, todo = self._look(root, path, existing)
-        if todo is None:
-            return out
+        return out if todo is None else self._embed_one(root, path, out, todo)
+
+    def _embed_one(self, root: Path, path: Path, out: FileOutcome, todo: tuple) -> FileOutcome:
+        """Embed one looked-at file (``todo``: its file id, digest and stat from :meth:`_look`) on its
+        own and replace its records; a failure is reported in ``out``, never raised."""
         fid, digest, st = todo
         t0 = time.perf_counter()
         try:
@@ -447,7 +450,8 @@ class Indexer:
         """Hash a batch of files, embed the changed ones (one :meth:`Embedder.embed_each` call per
         modality, so each modality's time is its own), write them all in one store commit, and report
         each file, in the batch's order. A file that fails is reported alone; if the batched call itself
-        breaks (not one file's typed error), each file is embedded on its own by :meth:`index_file`."""
+        breaks (not one file's typed error), each file is embedded on its own (:meth:`_embed_one`; its
+        hash is kept, not read again)."""
         root = str(root_p)
         outcomes: dict[Path, FileOutcome] = {}
         pending: dict[Path, tuple] = {}  # path → (file id, digest, stat): to embed
@@ -469,9 +473,8 @@ class Indexer:
             except KeyboardInterrupt:
                 raise
             except Exception:  # noqa: BLE001 — not one file's typed error: every file alone, reported alone
-                for p in group:
-                    del pending[p]
-                    outcomes[p] = self.index_file(root_p, p, existing)
+                for p in group:  # already hashed: not read again
+                    outcomes[p] = self._embed_one(root_p, p, outcomes[p], pending.pop(p))
                 continue
             share = (time.perf_counter() - t0) / len(group)  # the files of one modality share the call
             for p, res in zip(group, results):
