@@ -119,3 +119,26 @@ def test_foreign_table_in_the_bucket_is_refused_clearly(s3):
         open_store(uri).info()
     with pytest.raises(InvalidInput, match="not s3://"):
         open_store(f"{s3}/q", backend="qdrant")
+
+
+def test_serve_searches_a_store_on_s3(s3, tmp_path, dummy_embedder):
+    """``omniembed serve --store s3://…``: the option takes a store URI like every other command's
+    ``--store`` (it was a path, which turned ``s3://b`` into ``s3:/b``)."""
+    import httpx
+
+    from server_harness import ServerProcess
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name, text in NOTES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    uri = f"{s3}/stores/served"
+    store = open_store(uri)
+    assert Indexer(store, dummy_embedder).run(folder, progress=False).indexed == 3
+    store.close()
+    with ServerProcess(tmp_path / "data", "--store", uri, dummy=True) as srv:
+        info = httpx.get(srv.url + "/search/api/info", timeout=30).json()
+        assert info["files"] == 3 and info["backend"] == "lancedb"
+        r = httpx.get(srv.url + "/search/api/query", params={"q": "ENOSPC", "mode": "keyword", "k": 1}, timeout=60)
+        r.raise_for_status()
+        assert [h["name"] for h in r.json()["hits"]][:1] == ["backup.md"], r.json()

@@ -342,6 +342,10 @@ def _embed_with_progress(emb, items: list, task_type: str, dims: Optional[int], 
     return results
 
 
+_STORE_HELP = ("Store: a folder (LanceDB), s3://bucket/prefix (LanceDB on object storage), qdrant:FOLDER (Qdrant "
+               "local) or http://host:6333[#collection].")
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 exposes it: set --api-key)."),
@@ -349,7 +353,7 @@ def serve(
     api_key: Optional[List[str]] = typer.Option(
         None, "--api-key", envvar="OMNIEMBED_API_KEY",
         help="Require this key (x-goog-api-key, ?key= or Authorization: Bearer). Repeat for several."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Index store to serve the search page over."),
+    store: Optional[str] = typer.Option(None, "--store", help="Index store to serve the search page over. " + _STORE_HELP),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Uploaded files and batch jobs (SQLite)."),
     profile: str = typer.Option("lite", "--profile", "--model-dir", help="Embedding profile: lite, or an image-text model directory (CLIP, SigLIP, jina-clip-v2 ONNX export; see docs/profiles.md)."),
     model_alias: Optional[List[str]] = typer.Option(
@@ -450,10 +454,6 @@ def serve(
 
 
 # --- index · search · cluster · demo (the main job: a folder of mixed media, searchable) -----------
-_STORE_HELP = ("Store: a folder (LanceDB), s3://bucket/prefix (LanceDB on object storage), qdrant:FOLDER (Qdrant "
-               "local) or http://host:6333[#collection].")
-
-
 def _print_hits(hits, title: str) -> None:
     table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("#", justify="right")
