@@ -37,6 +37,14 @@ NOTES = {
 }
 
 
+def _notes(tmp_path: Path) -> Path:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name, text in NOTES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -73,10 +81,7 @@ def s3():
 
 
 def test_index_reindex_and_search_on_s3(s3, tmp_path, dummy_embedder):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, encoding="utf-8")
+    folder = _notes(tmp_path)
     uri = f"{s3}/stores/a"
     store = open_store(uri)
     assert isinstance(store, LanceStore) and store.path is None and store.location == uri
@@ -128,10 +133,7 @@ def test_serve_searches_a_store_on_s3(s3, tmp_path, dummy_embedder):
 
     from server_harness import ServerProcess
 
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, encoding="utf-8")
+    folder = _notes(tmp_path)
     uri = f"{s3}/stores/served"
     store = open_store(uri)
     assert Indexer(store, dummy_embedder).run(folder, progress=False).indexed == 3
