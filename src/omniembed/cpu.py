@@ -151,7 +151,7 @@ def free_cores(total: int, runnable: int | None, own_spinning: int = 0) -> int:
 class ShareSampler:
     """Cores other processes used over the last :data:`SHARE_MIN_S` to 2 × :data:`SHARE_MIN_S`, ready at
     any moment: a daemon thread takes a :func:`cpu_marks` every :data:`SHARE_MIN_S` (the first
-    :meth:`share` starts it; a forked child starts its own), and :meth:`share` measures from the newest
+    :class:`ThreadChooser` or the first :meth:`share` starts it; a forked child starts its own), and :meth:`share` measures from the newest
     mark at least that old to now."""
 
     def __init__(self) -> None:
@@ -194,7 +194,6 @@ class ShareSampler:
             if now[0] - mark[0] >= SHARE_MIN_S:
                 return others_share(mark, now)
         return None
-
 
     def _after_fork_in_child(self) -> None:
         # the parent's thread does not exist here, and its lock may have been held at the fork
