@@ -356,8 +356,10 @@ class LanceStore(Store):
                 self.table.create_index(col, config=BTree() if kind == "BTREE" else Bitmap(), replace=True)
                 built.append(f"{col}:{kind}")
         if "text" not in have:
-            # English stemming and stop words help English queries and do no harm to other languages'
-            # tokens (they are matched as they are); ASCII folding makes "Datenträger" match "datentrager".
+            # English stemming and stop words help English queries; other languages' words are matched
+            # as written (no German plurals joined), and CJK text, written without spaces, is one token
+            # per clause: keyword search finds little there (docs/search.md, "Limits of the keyword
+            # half"). ASCII folding makes "Datenträger" match "datentrager".
             self.table.create_index("text", config=FTS(), replace=True)
             built.append("text:FTS")
         if "vector" not in have and ann is not False and (ann or n >= ANN_MIN_ROWS) and n >= _ANN_FLOOR:
