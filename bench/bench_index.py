@@ -55,7 +55,8 @@ def copy_folder(files: list[Path], dest: Path) -> Path:
     return dest
 
 
-def measure(name: str, folder: Path, rounds: int, fine_reference: bool, emb, tmp: Path, no_fine: bool = False) -> float:
+def measure(name: str, folder: Path, rounds: int, fine_reference: bool, emb, tmp: Path,
+            no_fine: bool = False) -> float:
     from omniembed.indexer import Indexer, walk
     from omniembed.store import open_store
 

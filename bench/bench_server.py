@@ -166,13 +166,14 @@ def under_load(rounds: int, per_client: int, busy: int = 2, before_tree: Path | 
 
 
 def report_under_load(r: dict) -> None:
-    old, new = POLICIES = r["policies"]
+    policies = r["policies"]
+    old, new = policies
     med = {key: {m: statistics.median(x[m] for x in runs) for m in ("p50_s", "p99_s", "throughput")}
            for key, runs in r["runs"].items()}
     print(f"text, 16 clients x {r['per_client']} sentences, median over {r['rounds']} alternating rounds; load avg "
           f"(1 min) idle {', '.join(f'{x:.2f}' for x in r['load_avg_1min']['idle'])}, {r['busy']} busy "
           f"{', '.join(f'{x:.2f}' for x in r['load_avg_1min']['loaded'])}")
-    for p in POLICIES:
+    for p in policies:
         for mode in ("idle", "loaded"):
             m = med[f"{p}|{mode}"]
             print(f"  {p:20s} {mode:6s}  p50 {m['p50_s'] * 1000:8.1f} ms  p99 {m['p99_s'] * 1000:8.1f} ms  "

@@ -142,11 +142,11 @@ def test_share_sampler_sees_a_busy_process_at_any_moment():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_share_sampler_restarts_in_a_forked_child():
+    """The module's sampler (the one every ThreadChooser uses), through its own at-fork hook."""
     import time
 
-    s = cpu.ShareSampler()
+    s = cpu._SAMPLER
     assert s.start()
-    os.register_at_fork(after_in_child=s._after_fork_in_child)
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: its own thread, a share after one window

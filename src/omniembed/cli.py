@@ -534,8 +534,8 @@ def index(
                 finally:
                     disconnect()
         else:
-            report = Indexer(st, Embedder(profile, **options), dims=dims, fine=fine).run(folder, console=err_console,
-                                                                              progress=progress)
+            report = Indexer(st, Embedder(profile, **options), dims=dims, fine=fine).run(
+                folder, console=err_console, progress=progress)
         if reindex_ann:
             with err_console.status("rebuilding the vector index"):
                 st.optimize(reindex_ann=True)

@@ -151,8 +151,8 @@ def free_cores(total: int, runnable: int | None, own_spinning: int = 0) -> int:
 class ShareSampler:
     """Cores other processes used over the last :data:`SHARE_MIN_S` to 2 × :data:`SHARE_MIN_S`, ready at
     any moment: a daemon thread takes a :func:`cpu_marks` every :data:`SHARE_MIN_S` (the first
-    :class:`ThreadChooser` or the first :meth:`share` starts it; a forked child starts its own), and :meth:`share` measures from the newest
-    mark at least that old to now."""
+    :class:`ThreadChooser` or the first :meth:`share` starts it; a forked child starts its own), and
+    :meth:`share` measures from the newest mark at least that old to now."""
 
     def __init__(self) -> None:
         self._marks: deque[tuple[float, float, float]] = deque(maxlen=8)
@@ -162,6 +162,8 @@ class ShareSampler:
     def start(self) -> bool:
         """Start the marking thread in this process if it is not running; False where ``/proc/stat`` is
         missing (nothing to measure)."""
+        if self._pid == os.getpid():  # running: no lock on the per-call path
+            return True
         with self._lock:
             if self._pid == os.getpid():
                 return True
